@@ -1,0 +1,862 @@
+//! The client connection state machine.
+//!
+//! [`Client`] owns no socket. The driver feeds it bytes with [`Client::enqueue_input`]
+//! and asks it what happened with [`Client::progress`], which returns either an
+//! [`Event`] or an [`Interrupt`] saying which I/O to do next. Commands are queued with
+//! [`Client::send`]; responses are matched to them in order.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::capability::{Capabilities, Capability};
+use crate::command::Command;
+use crate::dot::DotDecoder;
+use crate::error::{Error, Excerpt, LineKind};
+use crate::response::{
+    Greeting, Language, MaildropSize, ScanListing, Status, StatusKind, UidListing, is_challenge,
+    parse_challenge,
+};
+
+/// The session state (RFC 1939 §3, with the STLS and SASL sub-states).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for the server greeting.
+    Greeting,
+    /// Authorization: before login.
+    Authorization,
+    /// A SASL exchange (AUTH) is in progress.
+    Authenticating,
+    /// The server accepted STLS; the driver must do the TLS handshake and then call
+    /// [`Client::tls_established`].
+    StartTls,
+    /// Transaction: logged in.
+    Transaction,
+    /// QUIT was answered, or the session failed; nothing more can be sent.
+    Closed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Greeting => "greeting",
+            Self::Authorization => "authorization",
+            Self::Authenticating => "authenticating",
+            Self::StartTls => "STLS handshake",
+            Self::Transaction => "transaction",
+            Self::Closed => "closed",
+        })
+    }
+}
+
+/// Size limits on what the server may send, so a hostile server cannot make the client
+/// allocate without bound. Bodies are streamed and need no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest status line or greeting, line end included (RFC 2449 allows 512).
+    pub status_line: usize,
+    /// Longest line of a CAPA, LIST, UIDL or LANG listing.
+    pub listing_line: usize,
+    /// Most items in one listing.
+    pub listing_items: usize,
+    /// Longest SASL challenge line (base64 encoded).
+    pub sasl_challenge: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            status_line: 4096,
+            listing_line: 1024,
+            listing_items: 1_000_000,
+            sasl_challenge: 16 * 1024,
+        }
+    }
+}
+
+/// The pipelining window: how much may be in flight at once.
+///
+/// Bounding the bytes of commands in flight is what prevents the pipelining deadlock:
+/// as long as everything we have sent fits in the socket buffers, our writes never
+/// block while the server is blocked writing responses we are not yet reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Most commands in flight.
+    pub commands: usize,
+    /// Most command bytes in flight (one command is always allowed).
+    pub bytes: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            commands: 128,
+            bytes: 4096,
+        }
+    }
+}
+
+/// When to pipeline commands (RFC 2449 §6.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pipelining {
+    /// Pipeline once CAPA lists `PIPELINING`; lockstep before and without it.
+    #[default]
+    Auto,
+    /// Pipeline even if the server does not advertise it.
+    Always,
+    /// Strict lockstep: one command in flight.
+    Never,
+}
+
+/// Client configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Limits on server input.
+    pub limits: Limits,
+    /// The pipelining window.
+    pub window: Window,
+    /// The pipelining policy.
+    pub pipelining: Pipelining,
+    /// Whether the transport is already encrypted (implicit TLS, port 995).
+    pub implicit_tls: bool,
+}
+
+/// Identifies a command sent with [`Client::send`]; events carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandId(u64);
+
+/// A positive reply, typed by the command it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `+OK` with nothing more to it (USER, PASS, DELE, NOOP, RSET, QUIT, STLS, ...).
+    Done(Status),
+    /// The answer to `STAT`.
+    Stat(MaildropSize),
+    /// The answer to `LIST n`.
+    Scan(ScanListing),
+    /// The answer to `UIDL n`.
+    Uid(UidListing),
+    /// The answer to `LIST`.
+    ScanListings(Vec<ScanListing>),
+    /// The answer to `UIDL`.
+    UidListings(Vec<UidListing>),
+    /// The answer to `CAPA`.
+    Capabilities(Capabilities),
+    /// The answer to `LANG` without argument.
+    Languages(Vec<Language>),
+    /// The `+OK` to RETR or TOP: [`Event::Body`] chunks and one [`Event::BodyEnd`] follow.
+    BodyFollows(Status),
+}
+
+/// What [`Client::progress`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The server greeting (`-ERR` ends the session).
+    Greeting(Greeting),
+    /// A positive reply to a command.
+    Ok {
+        /// The command answered.
+        id: CommandId,
+        /// The typed reply.
+        reply: Reply,
+    },
+    /// `-ERR` to a command.
+    Err {
+        /// The command answered.
+        id: CommandId,
+        /// The status line.
+        status: Status,
+    },
+    /// A SASL challenge (decoded): answer it with [`Command::AuthResponse`] or
+    /// [`Command::AuthCancel`].
+    Challenge {
+        /// The AUTH command.
+        id: CommandId,
+        /// The decoded challenge.
+        data: Vec<u8>,
+    },
+    /// A chunk of a RETR or TOP body, dot-unstuffed. Never accumulated by the client.
+    Body {
+        /// The RETR or TOP command.
+        id: CommandId,
+        /// The bytes.
+        chunk: Bytes,
+    },
+    /// The end of a RETR or TOP body.
+    BodyEnd {
+        /// The RETR or TOP command.
+        id: CommandId,
+    },
+    /// The driver reported the TLS handshake after STLS as done; capabilities were reset.
+    TlsEstablished,
+}
+
+/// The I/O the driver must do before calling [`Client::progress`] again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Io {
+    /// Write these bytes to the server, all of them, in one write where possible.
+    Output(Vec<u8>),
+    /// Read from the server and call [`Client::enqueue_input`].
+    NeedMoreInput,
+}
+
+/// Why [`Client::progress`] did not return an event.
+#[derive(Debug)]
+#[must_use]
+pub enum Interrupt {
+    /// I/O is needed.
+    Io(Io),
+    /// The session failed; it cannot be used any more.
+    Error(Error),
+}
+
+impl From<Error> for Interrupt {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// What the first line of a response is parsed as, and what follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Simple,
+    Stat,
+    Scan,
+    Uid,
+    ScanListings,
+    UidListings,
+    Capabilities,
+    Languages,
+    Body,
+    /// USER: single line, but login is not done yet.
+    User,
+    /// PASS or APOP: success enters the transaction state.
+    Login,
+    /// AUTH: challenges, then success enters the transaction state.
+    Auth,
+    Stls,
+    Quit,
+}
+
+impl Expect {
+    fn of(cmd: &Command) -> Self {
+        match cmd {
+            Command::User(_) => Self::User,
+            Command::Pass(_) | Command::Apop { .. } => Self::Login,
+            Command::Auth { .. } => Self::Auth,
+            Command::Stls => Self::Stls,
+            Command::Capa => Self::Capabilities,
+            Command::Stat => Self::Stat,
+            Command::List(None) => Self::ScanListings,
+            Command::List(Some(_)) => Self::Scan,
+            Command::Uidl(None) => Self::UidListings,
+            Command::Uidl(Some(_)) => Self::Uid,
+            Command::Retr(_) | Command::Top { .. } => Self::Body,
+            Command::Quit => Self::Quit,
+            Command::Lang(None) => Self::Languages,
+            Command::AuthResponse(_)
+            | Command::AuthCancel
+            | Command::Dele(_)
+            | Command::Noop
+            | Command::Rset
+            | Command::Utf8
+            | Command::Lang(Some(_)) => Self::Simple,
+        }
+    }
+
+    /// Commands after which nothing may be sent until they are answered, because their
+    /// answer decides the state the next command would run in.
+    fn is_barrier(self) -> bool {
+        matches!(self, Self::Login | Self::Auth | Self::Stls | Self::Quit)
+    }
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: CommandId,
+    keyword: &'static str,
+    expect: Expect,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Queued {
+    flight: InFlight,
+    bytes: Vec<u8>,
+}
+
+/// A multi-line response being received.
+#[derive(Debug)]
+enum Receiving {
+    Listing(Listing),
+    Body(DotDecoder),
+}
+
+/// A listing being accumulated (bounded by [`Limits::listing_items`]).
+#[derive(Debug)]
+enum Listing {
+    Scan(Vec<ScanListing>),
+    Uid(Vec<UidListing>),
+    Capabilities(Capabilities),
+    Languages(Vec<Language>),
+}
+
+/// The POP3 client connection, sans I/O.
+///
+/// ```
+/// use pop3_proto::{Client, Command, Config, Event, Interrupt, Io, Reply};
+///
+/// let mut client = Client::new(Config::default());
+/// client.enqueue_input(b"+OK ready\r\n");
+/// assert!(matches!(client.progress(), Ok(Event::Greeting(_))));
+///
+/// let id = client.send(Command::Capa)?;
+/// let Err(Interrupt::Io(Io::Output(bytes))) = client.progress() else { panic!() };
+/// assert_eq!(bytes, b"CAPA\r\n");
+/// client.enqueue_input(b"+OK\r\nTOP\r\nPIPELINING\r\n.\r\n");
+/// let Ok(Event::Ok { id: got, reply: Reply::Capabilities(caps) }) = client.progress() else {
+///     panic!()
+/// };
+/// assert_eq!(got, id);
+/// assert!(caps.pipelining());
+/// # Ok::<(), pop3_proto::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    state: State,
+    tls: bool,
+    failed: bool,
+    input: BytesMut,
+    output: Vec<u8>,
+    queued: VecDeque<Queued>,
+    in_flight: VecDeque<InFlight>,
+    in_flight_bytes: usize,
+    receiving: Option<Receiving>,
+    /// A challenge was delivered and awaits its AuthResponse/AuthCancel.
+    challenge_open: bool,
+    tls_event: bool,
+    next_id: u64,
+    greeting: Option<Greeting>,
+    capabilities: Option<Capabilities>,
+}
+
+impl Client {
+    /// A client waiting for the server greeting.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            state: State::Greeting,
+            tls: config.implicit_tls,
+            failed: false,
+            input: BytesMut::with_capacity(16 * 1024),
+            output: Vec::new(),
+            queued: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            in_flight_bytes: 0,
+            receiving: None,
+            challenge_open: false,
+            tls_event: false,
+            next_id: 0,
+            greeting: None,
+            capabilities: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the transport is encrypted (implicit TLS, or STLS completed).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The greeting, once received.
+    pub fn greeting(&self) -> Option<&Greeting> {
+        self.greeting.as_ref()
+    }
+
+    /// The capabilities from the last successful CAPA, forgotten when TLS starts.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// Whether commands are currently pipelined.
+    pub fn is_pipelining(&self) -> bool {
+        match self.config.pipelining {
+            Pipelining::Always => true,
+            Pipelining::Never => false,
+            Pipelining::Auto => self
+                .capabilities
+                .as_ref()
+                .is_some_and(Capabilities::pipelining),
+        }
+    }
+
+    /// Number of commands sent and not yet answered, plus those queued locally.
+    pub fn outstanding(&self) -> usize {
+        self.in_flight.len() + self.queued.len()
+    }
+
+    /// Whether a command sent now would go out at once rather than wait in the local
+    /// queue. Batch tasks use this to keep the queue, and so memory, small.
+    pub fn has_window_room(&self) -> bool {
+        self.queued.is_empty() && self.window_admits(0)
+    }
+
+    fn window_admits(&self, len: usize) -> bool {
+        if self.in_flight.is_empty() {
+            return true;
+        }
+        if !self.is_pipelining() || self.in_flight.iter().any(|f| f.expect.is_barrier()) {
+            return false;
+        }
+        self.in_flight.len() < self.config.window.commands
+            && self.in_flight_bytes + len <= self.config.window.bytes
+    }
+
+    /// Appends bytes read from the server. Any split of the stream is fine.
+    ///
+    /// Call it only after [`Io::NeedMoreInput`], so that the buffer stays bounded by the
+    /// configured limits plus one read.
+    pub fn enqueue_input(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Queues a command. It is validated and encoded now (errors mean nothing was sent),
+    /// and written when the window allows.
+    #[allow(clippy::needless_pass_by_value)] // ownership keeps call sites clone-free
+    pub fn send(&mut self, command: Command) -> Result<CommandId, Error> {
+        let keyword = command.keyword();
+        if self.failed {
+            return Err(Error::SessionFailed);
+        }
+        let expect = Expect::of(&command);
+        if matches!(command, Command::AuthResponse(_) | Command::AuthCancel) {
+            return self.answer_challenge(&command, keyword);
+        }
+        if let Some(pending) = self
+            .in_flight
+            .iter()
+            .chain(self.queued.iter().map(|q| &q.flight))
+            .find(|f| f.expect.is_barrier())
+        {
+            return Err(Error::AwaitingResponse {
+                command: keyword,
+                pending: pending.keyword,
+            });
+        }
+        self.check_state(&command, keyword)?;
+        let mut bytes = Vec::with_capacity(16);
+        command.encode(&mut bytes)?;
+        let id = self.allocate_id();
+        let flight = InFlight {
+            id,
+            keyword,
+            expect,
+            len: bytes.len(),
+        };
+        self.queued.push_back(Queued { flight, bytes });
+        self.release_queued();
+        Ok(id)
+    }
+
+    fn allocate_id(&mut self) -> CommandId {
+        self.next_id += 1;
+        CommandId(self.next_id)
+    }
+
+    fn answer_challenge(
+        &mut self,
+        command: &Command,
+        keyword: &'static str,
+    ) -> Result<CommandId, Error> {
+        let auth = self.in_flight.front().filter(|f| f.expect == Expect::Auth);
+        match auth {
+            Some(flight) if self.challenge_open => {
+                let id = flight.id;
+                command.encode(&mut self.output)?;
+                self.challenge_open = false;
+                Ok(id)
+            }
+            _ => Err(Error::NotAllowed {
+                command: keyword,
+                state: self.state,
+            }),
+        }
+    }
+
+    fn check_state(&self, command: &Command, keyword: &'static str) -> Result<(), Error> {
+        use Command as C;
+        let state = self.state;
+        let authorization = matches!(state, State::Greeting | State::Authorization);
+        let allowed = match command {
+            C::User(_) | C::Pass(_) | C::Apop { .. } | C::Auth { .. } | C::Utf8 => authorization,
+            C::Stls => authorization && !self.tls,
+            C::Capa | C::Lang(_) | C::Quit => authorization || state == State::Transaction,
+            C::Stat
+            | C::List(_)
+            | C::Uidl(_)
+            | C::Retr(_)
+            | C::Top { .. }
+            | C::Dele(_)
+            | C::Noop
+            | C::Rset => state == State::Transaction,
+            C::AuthResponse(_) | C::AuthCancel => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::NotAllowed {
+                command: keyword,
+                state,
+            })
+        }
+    }
+
+    /// Moves queued commands to the output as far as the window allows.
+    fn release_queued(&mut self) {
+        if self.state == State::Greeting {
+            return;
+        }
+        while let Some(next) = self.queued.front() {
+            let barrier_must_wait = next.flight.expect.is_barrier()
+                && next.flight.expect != Expect::Quit
+                && !self.in_flight.is_empty();
+            if barrier_must_wait || !self.window_admits(next.flight.len) {
+                break;
+            }
+            let Some(Queued { flight, bytes }) = self.queued.pop_front() else {
+                break;
+            };
+            self.output.extend_from_slice(&bytes);
+            if flight.expect == Expect::Auth {
+                self.state = State::Authenticating;
+            }
+            self.in_flight_bytes += flight.len;
+            self.in_flight.push_back(flight);
+        }
+    }
+
+    /// Reports that the TLS handshake after STLS completed. Every capability learnt
+    /// before TLS is forgotten (RFC 2595 §4): it may have been forged.
+    pub fn tls_established(&mut self) -> Result<(), Error> {
+        if self.state != State::StartTls {
+            return Err(Error::NotAllowed {
+                command: "TLS handshake",
+                state: self.state,
+            });
+        }
+        self.tls = true;
+        self.capabilities = None;
+        self.state = State::Authorization;
+        self.tls_event = true;
+        Ok(())
+    }
+
+    /// The error to report when the server closed the connection, which also ends the
+    /// session. After QUIT was answered this is the normal end.
+    pub fn connection_closed(&mut self) -> Error {
+        let during = if self.state == State::Closed && !self.failed {
+            "after QUIT"
+        } else if self.state == State::Greeting {
+            "before the greeting"
+        } else if self.receiving.is_some() {
+            "in the middle of a multi-line response"
+        } else if !self.in_flight.is_empty() {
+            "while awaiting a response"
+        } else {
+            "while idle"
+        };
+        self.fail();
+        Error::ConnectionClosed { during }
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.state = State::Closed;
+    }
+
+    /// Advances the session: returns the next event, or the I/O needed to get one.
+    pub fn progress(&mut self) -> Result<Event, Interrupt> {
+        if self.failed {
+            return Err(Interrupt::Error(Error::SessionFailed));
+        }
+        match self.progress_inner() {
+            Err(Interrupt::Error(e)) => {
+                self.fail();
+                Err(Interrupt::Error(e))
+            }
+            other => other,
+        }
+    }
+
+    fn progress_inner(&mut self) -> Result<Event, Interrupt> {
+        self.release_queued();
+        if !self.output.is_empty() {
+            return Err(Interrupt::Io(Io::Output(std::mem::take(&mut self.output))));
+        }
+        if std::mem::take(&mut self.tls_event) {
+            return Ok(Event::TlsEstablished);
+        }
+        match self.state {
+            State::StartTls if !self.input.is_empty() => {
+                return Err(Error::StartTlsInjection {
+                    len: self.input.len(),
+                }
+                .into());
+            }
+            State::Greeting => return self.read_greeting(),
+            _ => {}
+        }
+        if let Some(receiving) = self.receiving.take() {
+            return self.continue_multi_line(receiving);
+        }
+        let Some(front) = self.in_flight.front() else {
+            if self.input.is_empty() {
+                return Err(Interrupt::Io(Io::NeedMoreInput));
+            }
+            let excerpt = Excerpt::new(&self.input);
+            return Err(Error::Unsolicited { excerpt }.into());
+        };
+        let (id, expect) = (front.id, front.expect);
+        let (limit, kind) = if expect == Expect::Auth {
+            (
+                self.config
+                    .limits
+                    .sasl_challenge
+                    .max(self.config.limits.status_line),
+                LineKind::Challenge,
+            )
+        } else {
+            (self.config.limits.status_line, LineKind::Status)
+        };
+        let Some(line) = self.take_line(limit, kind)? else {
+            return Err(Interrupt::Io(Io::NeedMoreInput));
+        };
+        if expect == Expect::Auth && is_challenge(&line) {
+            if self.challenge_open {
+                return Err(Error::malformed(
+                    "SASL exchange",
+                    "challenge before our response",
+                    &line,
+                )
+                .into());
+            }
+            let data = parse_challenge(&line)?;
+            self.challenge_open = true;
+            return Ok(Event::Challenge { id, data });
+        }
+        if line.len() + 2 > self.config.limits.status_line {
+            return Err(Error::LineTooLong {
+                kind: LineKind::Status,
+                limit: self.config.limits.status_line,
+            }
+            .into());
+        }
+        let status = Status::parse(&line)?;
+        self.status_received(id, expect, status, &line)
+    }
+
+    fn read_greeting(&mut self) -> Result<Event, Interrupt> {
+        let Some(line) = self.take_line(self.config.limits.status_line, LineKind::Status)? else {
+            return Err(Interrupt::Io(Io::NeedMoreInput));
+        };
+        let greeting = Greeting::parse(&line)?;
+        if greeting.status.is_ok() {
+            self.state = State::Authorization;
+        } else {
+            self.state = State::Closed;
+            self.queued.clear();
+        }
+        self.greeting = Some(greeting.clone());
+        Ok(Event::Greeting(greeting))
+    }
+
+    fn complete_front(&mut self) {
+        if let Some(done) = self.in_flight.pop_front() {
+            self.in_flight_bytes -= done.len;
+        }
+    }
+
+    fn status_received(
+        &mut self,
+        id: CommandId,
+        expect: Expect,
+        status: Status,
+        line: &[u8],
+    ) -> Result<Event, Interrupt> {
+        let ok = status.kind == StatusKind::Ok;
+        self.challenge_open = false;
+        // State transitions decided by this answer.
+        match (expect, ok) {
+            (Expect::Login | Expect::Auth, true) => self.state = State::Transaction,
+            (Expect::Login | Expect::Auth, false) => self.state = State::Authorization,
+            (Expect::Stls, true) => {
+                // Anything already buffered would be read as if it came over TLS.
+                if !self.input.is_empty() {
+                    return Err(Error::StartTlsInjection {
+                        len: self.input.len(),
+                    }
+                    .into());
+                }
+                self.state = State::StartTls;
+            }
+            (Expect::Quit, _) => self.state = State::Closed,
+            _ => {}
+        }
+        if !ok {
+            self.complete_front();
+            return Ok(Event::Err { id, status });
+        }
+        let single = |reply| Ok(Event::Ok { id, reply });
+        let text = status.text.as_bytes();
+        let reply =
+            match expect {
+                Expect::Stat => Reply::Stat(MaildropSize::parse(text).map_err(|_| {
+                    Error::malformed("STAT reply", "expected '+OK count size'", line)
+                })?),
+                Expect::Scan => Reply::Scan(ScanListing::parse(text)?),
+                Expect::Uid => Reply::Uid(UidListing::parse(text)?),
+                Expect::ScanListings => return self.read_listing(Listing::Scan(vec![])),
+                Expect::UidListings => return self.read_listing(Listing::Uid(vec![])),
+                Expect::Capabilities => {
+                    return self.read_listing(Listing::Capabilities(Capabilities::default()));
+                }
+                Expect::Languages => return self.read_listing(Listing::Languages(vec![])),
+                Expect::Body => {
+                    self.receiving = Some(Receiving::Body(DotDecoder::new()));
+                    return single(Reply::BodyFollows(status));
+                }
+                Expect::Simple
+                | Expect::User
+                | Expect::Login
+                | Expect::Auth
+                | Expect::Stls
+                | Expect::Quit => Reply::Done(status),
+            };
+        self.complete_front();
+        single(reply)
+    }
+
+    fn continue_multi_line(&mut self, receiving: Receiving) -> Result<Event, Interrupt> {
+        match receiving {
+            Receiving::Body(decoder) => self.read_body(decoder),
+            Receiving::Listing(listing) => self.read_listing(listing),
+        }
+    }
+
+    fn front_id(&self) -> Result<CommandId, Error> {
+        self.in_flight
+            .front()
+            .map(|f| f.id)
+            .ok_or_else(|| Error::malformed("response", "multi-line response without command", b""))
+    }
+
+    fn read_body(&mut self, mut decoder: DotDecoder) -> Result<Event, Interrupt> {
+        let id = self.front_id()?;
+        loop {
+            let step = decoder.decode(&self.input);
+            if step.finished {
+                let _ = self.input.split_to(step.consumed);
+                self.complete_front();
+                return Ok(Event::BodyEnd { id });
+            }
+            if step.consumed == 0 {
+                self.receiving = Some(Receiving::Body(decoder));
+                return Err(Interrupt::Io(Io::NeedMoreInput));
+            }
+            let skip = step.consumed - step.data.len();
+            let chunk = self.input.split_to(step.consumed).freeze().slice(skip..);
+            if !chunk.is_empty() {
+                self.receiving = Some(Receiving::Body(decoder));
+                return Ok(Event::Body { id, chunk });
+            }
+        }
+    }
+
+    fn read_listing(&mut self, mut listing: Listing) -> Result<Event, Interrupt> {
+        let id = self.front_id()?;
+        let limits = self.config.limits;
+        loop {
+            let Some(line) = self.take_line(limits.listing_line, LineKind::Listing)? else {
+                self.receiving = Some(Receiving::Listing(listing));
+                return Err(Interrupt::Io(Io::NeedMoreInput));
+            };
+            if line.as_ref() == b"." {
+                break;
+            }
+            let line = line.strip_prefix(b".").unwrap_or(&line);
+            let count = match &mut listing {
+                Listing::Scan(v) => {
+                    v.push(ScanListing::parse(line)?);
+                    v.len()
+                }
+                Listing::Uid(v) => {
+                    v.push(UidListing::parse(line)?);
+                    v.len()
+                }
+                Listing::Capabilities(caps) => {
+                    // Blank lines carry nothing; tolerate them.
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(line).trim().to_owned();
+                    caps.push(Capability::parse(line)?, text);
+                    caps.len()
+                }
+                Listing::Languages(v) => {
+                    v.push(Language::parse(line)?);
+                    v.len()
+                }
+            };
+            if count > limits.listing_items {
+                return Err(Error::TooManyItems {
+                    limit: limits.listing_items,
+                }
+                .into());
+            }
+        }
+        self.complete_front();
+        let reply = match listing {
+            Listing::Scan(v) => Reply::ScanListings(v),
+            Listing::Uid(v) => Reply::UidListings(v),
+            Listing::Capabilities(caps) => {
+                self.capabilities = Some(caps.clone());
+                Reply::Capabilities(caps)
+            }
+            Listing::Languages(v) => Reply::Languages(v),
+        };
+        Ok(Event::Ok { id, reply })
+    }
+
+    /// Takes one line (without its line end) if complete, enforcing `limit` (line end
+    /// included) before the line is complete so that an endless line costs no memory.
+    fn take_line(&mut self, limit: usize, kind: LineKind) -> Result<Option<BytesMut>, Error> {
+        let window = &self.input[..self.input.len().min(limit)];
+        match memchr::memchr(b'\n', window) {
+            Some(end) => {
+                let mut line = self.input.split_to(end + 1);
+                line.truncate(end);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(end - 1);
+                }
+                Ok(Some(line))
+            }
+            None if self.input.len() >= limit => Err(Error::LineTooLong { kind, limit }),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
