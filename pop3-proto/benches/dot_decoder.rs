@@ -79,16 +79,27 @@ fn newline_count(wire: &[u8]) -> usize {
 
 fn bench(c: &mut Criterion) {
     let wire = wire_body();
-    assert!(decode(&wire) > SIZE - 200_000, "the decoder must see the whole body");
+    assert!(
+        decode(&wire) > SIZE - 200_000,
+        "the decoder must see the whole body"
+    );
     let mut group = c.benchmark_group("dot_8MiB");
     group.throughput(Throughput::Bytes(wire.len() as u64));
     group.measurement_time(Duration::from_secs(5));
-    group.bench_with_input(BenchmarkId::new("DotDecoder", "16KiB reads"), &wire, |b, w| {
-        b.iter(|| decode(black_box(w)));
-    });
-    group.bench_with_input(BenchmarkId::new("memchr_newlines", "whole buffer"), &wire, |b, w| {
-        b.iter(|| newline_count(black_box(w)));
-    });
+    group.bench_with_input(
+        BenchmarkId::new("DotDecoder", "16KiB reads"),
+        &wire,
+        |b, w| {
+            b.iter(|| decode(black_box(w)));
+        },
+    );
+    group.bench_with_input(
+        BenchmarkId::new("memchr_newlines", "whole buffer"),
+        &wire,
+        |b, w| {
+            b.iter(|| newline_count(black_box(w)));
+        },
+    );
     group.finish();
 }
 
@@ -98,8 +109,12 @@ fn mean_ns(function: &str, parameter: &str) -> Option<f64> {
         // Benches run from the package directory; the workspace target is one level up.
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_owned()
     });
-    let path = format!("{dir}/criterion/dot_8MiB/{function}/{}/new/estimates.json", parameter.replace(' ', "_"));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let path = format!(
+        "{dir}/criterion/dot_8MiB/{function}/{}/new/estimates.json",
+        parameter.replace(' ', "_")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
 
@@ -109,7 +124,10 @@ fn main() {
     criterion.final_summary();
     #[allow(clippy::cast_precision_loss)] // 8 MiB is exact in an f64
     let wire_len = wire_body().len() as f64;
-    match (mean_ns("DotDecoder", "16KiB reads"), mean_ns("memchr_newlines", "whole buffer")) {
+    match (
+        mean_ns("DotDecoder", "16KiB reads"),
+        mean_ns("memchr_newlines", "whole buffer"),
+    ) {
         (Some(decoder), Some(count)) => {
             let gib = |ns: f64| wire_len / ns; // bytes per ns == GB/s
             println!(
