@@ -109,10 +109,7 @@ fn mean_ns(function: &str, parameter: &str) -> Option<f64> {
         // Benches run from the package directory; the workspace target is one level up.
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_owned()
     });
-    let path = format!(
-        "{dir}/criterion/dot_8MiB/{function}/{}/new/estimates.json",
-        parameter.replace(' ', "_")
-    );
+    let path = format!("{dir}/criterion/dot_8MiB/{function}/{parameter}/new/estimates.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     json["mean"]["point_estimate"].as_f64()
