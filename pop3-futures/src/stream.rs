@@ -1,0 +1,137 @@
+//! The socket: any futures-io stream (async-net TCP by default) with timeouts, TLS from
+//! the start or after STLS.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_rustls::TlsConnector;
+use futures_rustls::client::TlsStream;
+use pop3_net::{ConnectOptions, Error, TlsMode};
+
+/// The connection as it is now.
+#[derive(Debug)]
+pub(crate) enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+    /// Only while the STLS handshake holds the socket, or after it failed.
+    Broken,
+}
+
+/// Runs `future` under `limit` (async-io's timer works under any executor).
+async fn limited<T>(
+    what: &'static str,
+    limit: Duration,
+    future: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, Error> {
+    let timeout = async {
+        Timer::after(limit).await;
+        Err(std::io::ErrorKind::TimedOut.into())
+    };
+    future
+        .or(timeout)
+        .await
+        .map_err(|e| Error::from_io(what, e, limit))
+}
+
+/// Opens a TCP connection with async-net (the async-io reactor used by smol and
+/// async-std alike).
+pub(crate) async fn tcp(options: &ConnectOptions) -> Result<async_net::TcpStream, Error> {
+    let timeouts = options.timeout_settings();
+    let host = options.host().trim_start_matches('[').trim_end_matches(']');
+    let address = format!("{}:{}", options.host(), options.effective_port());
+    let connect = async_net::TcpStream::connect((host, options.effective_port()));
+    let tcp = match limited("connecting", timeouts.connect, connect).await {
+        Err(Error::Io { source, .. }) => return Err(Error::Connect { address, source }),
+        other => other?,
+    };
+    // One write per batch of commands must leave at once (no Nagle delay).
+    tcp.set_nodelay(true)
+        .map_err(|e| Error::from_io("configuring the socket", e, timeouts.io))?;
+    Ok(tcp)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream<S> {
+    pub(crate) async fn open(stream: S, options: &ConnectOptions) -> Result<Self, Error> {
+        let stream = Self::Plain(stream);
+        if options.tls_mode() == TlsMode::Implicit {
+            stream.into_tls(options).await
+        } else {
+            Ok(stream)
+        }
+    }
+
+    async fn into_tls(self, options: &ConnectOptions) -> Result<Self, Error> {
+        let Self::Plain(stream) = self else {
+            return Err(Error::Config(
+                "TLS requested on a connection that is not plain".into(),
+            ));
+        };
+        let connector = TlsConnector::from(options.rustls_config()?);
+        let handshake = connector.connect(options.server_name()?, stream);
+        let tls = limited(
+            "the TLS handshake",
+            options.timeout_settings().handshake,
+            handshake,
+        )
+        .await?;
+        Ok(Self::Tls(Box::new(tls)))
+    }
+
+    pub(crate) async fn start_tls(&mut self, options: &ConnectOptions) -> Result<(), Error> {
+        *self = std::mem::replace(self, Self::Broken)
+            .into_tls(options)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes everything and flushes: one batch of commands, one TCP write.
+    pub(crate) async fn send(
+        &mut self,
+        bytes: &[u8],
+        options: &ConnectOptions,
+    ) -> Result<(), Error> {
+        let limit = options.timeout_settings().io;
+        match self {
+            Self::Plain(s) => {
+                let write = async {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                };
+                limited("writing to the server", limit, write).await
+            }
+            Self::Tls(tls) => {
+                let write = async {
+                    tls.write_all(bytes).await?;
+                    tls.flush().await
+                };
+                limited("writing to the server", limit, write).await
+            }
+            Self::Broken => Err(Error::Config("the connection failed earlier".into())),
+        }
+    }
+
+    /// Reads what is available; 0 means the server closed.
+    pub(crate) async fn receive(
+        &mut self,
+        buf: &mut [u8],
+        options: &ConnectOptions,
+    ) -> Result<usize, Error> {
+        let limit = options.timeout_settings().io;
+        let read = match self {
+            Self::Plain(s) => limited("reading from the server", limit, s.read(buf)).await,
+            Self::Tls(tls) => limited("reading from the server", limit, tls.read(buf)).await,
+            Self::Broken => return Err(Error::Config("the connection failed earlier".into())),
+        };
+        match read {
+            // A peer that closes without close_notify: the core knows whether a response
+            // was complete, so report it as a close.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+}

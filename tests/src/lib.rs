@@ -1,0 +1,42 @@
+//! A test kit for POP3 clients, in the spirit of `GreenMail`: start a server in your test,
+//! point your client at it, check what happened.
+//!
+//! * [`TestServer`] ([`server`]): an in-process POP3 server on loopback over
+//!   `pop3_proto`'s server session, with STLS and implicit TLS, SASL, APOP, server
+//!   [`Profile`]s (Dovecot-like, no pipelining, session lock, LF-only, slow, RFC 1939
+//!   only) and injected [`Fault`]s (truncation, garbage, STLS stripping and injection,
+//!   endless lines...).
+//! * [`LatencyProxy`] ([`proxy`]): a loopback TCP proxy adding a one-way delay in each
+//!   direction, without throttling pipelined traffic.
+//! * [`Dovecot`] ([`dovecot`], Unix): starts a real Dovecot on loopback from a verified
+//!   configuration, when it is installed.
+//! * [`mailbox`]: hostile and realistic message sets.
+//! * [`certs`]: throw-away CA and server certificates.
+//!
+//! Everything is blocking std code with its own threads, so it works under any async
+//! runtime, and everything stops when dropped.
+//!
+//! ```
+//! use pop3_testkit::{Fault, TestServer, mailbox};
+//!
+//! let server = TestServer::builder()
+//!     .messages(mailbox::hostile_mailbox())
+//!     .fault(Fault::StripStls)
+//!     .start();
+//! // Point the client under test at server.addr() (STLS) or server.tls_addr(),
+//! // trusting server.ca_pem(); then check server.mailbox() and server.received().
+//! assert_eq!(server.mailbox().len(), mailbox::hostile_mailbox().len());
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod certs;
+#[cfg(unix)]
+pub mod dovecot;
+pub mod mailbox;
+pub mod proxy;
+pub mod server;
+
+#[cfg(unix)]
+pub use dovecot::{Dovecot, DovecotError, DovecotOptions};
+pub use proxy::LatencyProxy;
+pub use server::{Fault, Maildrop, Profile, TestServer, TestServerBuilder};

@@ -1,0 +1,603 @@
+//! One client connection: the socket, TLS when asked, a [`Session`] and the faults.
+//!
+//! Commands are handed to the session one line at a time, so that every response can be
+//! attributed to the command that caused it (which is what the faults need). Responses
+//! to the lines of one read are still coalesced into one write.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pop3_proto::Command;
+use pop3_proto::response::ApopTimestamp;
+use pop3_proto::server::session::{ServerAction, ServerOptions, Session};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use super::Shared;
+use super::maildrop::ConnBackend;
+use super::profile::{Fault, Profile};
+
+/// Largest write of the fault generators, and the threshold to flush responses.
+const CHUNK: usize = 64 * 1024;
+/// A client line longer than this is handed to the session unfinished (it refuses it).
+const MAX_PARTIAL: usize = 16 * 1024;
+/// How long a graceful close waits for the client to hang up.
+const LINGER: Duration = Duration::from_millis(500);
+
+static FILL: [u8; CHUNK] = [b'A'; CHUNK];
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum End {
+    /// QUIT, a protocol error or a fault that closes politely.
+    Close,
+    /// A fault that cuts the connection.
+    Abort,
+    /// The client went away, timed out, or I/O failed.
+    Gone,
+}
+
+impl From<io::Error> for End {
+    fn from(_: io::Error) -> Self {
+        Self::Gone
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Closed,
+}
+
+impl Stream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Plain(tcp) => Some(tcp),
+            Self::Tls(tls) => Some(&tls.sock),
+            Self::Closed => None,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+            Self::Closed => Ok(0),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+            Self::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+            Self::Closed => Ok(()),
+        }
+    }
+}
+
+/// A fault as configured on the server.
+#[derive(Debug)]
+pub(crate) struct ConfiguredFault {
+    pub(crate) fault: Fault,
+    /// For faults that hit only one connection: set by the connection that took it.
+    pub(crate) once: Option<Arc<AtomicBool>>,
+}
+
+/// A fault's state in one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arm {
+    /// Not triggered yet.
+    Ready,
+    /// Triggered here; triggers again (faults that apply to every matching command).
+    Owned,
+    /// Used up, or taken by another connection.
+    Spent,
+}
+
+/// Does the TLS server handshake on a blocking socket.
+fn handshake(
+    mut tcp: TcpStream,
+    config: Arc<ServerConfig>,
+) -> io::Result<StreamOwned<ServerConnection, TcpStream>> {
+    let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+/// Shuts a socket down when dropped: the server keeps a duplicate of every socket (to
+/// stop sessions on drop), so closing our handle alone would not end the connection.
+struct Hangup(Option<TcpStream>);
+
+impl Drop for Hangup {
+    fn drop(&mut self) {
+        if let Some(tcp) = &self.0 {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends. Never panics on client input.
+pub(crate) fn serve(shared: &Arc<Shared>, tcp: TcpStream, implicit_tls: bool, number: usize) {
+    let _hangup = Hangup(tcp.try_clone().ok());
+    let idle = shared.settings.idle_timeout;
+    // Best effort: a socket that refuses options still works.
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(idle));
+    let _ = tcp.set_write_timeout(Some(idle));
+    let stream = if implicit_tls {
+        let Some(config) = shared.tls.clone() else {
+            return;
+        };
+        match handshake(tcp, config) {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            // A client that refuses our certificate or sends garbage: just end.
+            Err(_) => return,
+        }
+    } else {
+        Stream::Plain(tcp)
+    };
+    let mut conn = Connection::new(Arc::clone(shared), stream, implicit_tls, number);
+    let end = conn.run().err().unwrap_or(End::Gone);
+    conn.session.connection_closed();
+    conn.close(&end);
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    stream: Stream,
+    session: Session<ConnBackend>,
+    arms: Vec<Arm>,
+    /// Responses waiting for the next write.
+    out: Vec<u8>,
+    /// Client bytes not yet forming a whole line.
+    partial: Vec<u8>,
+    /// Bytes sent to the client (before TLS).
+    sent: usize,
+    /// Client lines handled.
+    lines: usize,
+    /// The session's last answer was a SASL challenge: the next line is not a command.
+    awaiting_sasl: bool,
+    /// The first line after login was handled.
+    past_first_after_login: bool,
+    lf_only: bool,
+    slow: Option<Duration>,
+}
+
+impl Connection {
+    fn new(shared: Arc<Shared>, stream: Stream, implicit_tls: bool, number: usize) -> Self {
+        let settings = &shared.settings;
+        let has = |p: &Profile| settings.profiles.contains(p);
+        let apop = settings
+            .apop
+            .then(|| {
+                let nanos = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                ApopTimestamp::new(&format!(
+                    "<{}.{number}.{nanos}@pop3-testkit>",
+                    std::process::id()
+                ))
+            })
+            .flatten();
+        let options = ServerOptions {
+            greeting: settings.greeting.clone(),
+            apop,
+            user_pass: true,
+            sasl: settings.sasl.clone(),
+            stls: shared.tls.is_some(),
+            pipelining: !has(&Profile::NoPipelining),
+            capa: !has(&Profile::Rfc1939Only),
+            lf_only: has(&Profile::LfOnly),
+            scram_iterations: 4096,
+        };
+        let backend = ConnBackend::new(
+            shared.maildrop.clone(),
+            &settings.user,
+            &settings.password,
+            has(&Profile::LockSession),
+        );
+        let mut session = Session::new(backend, options);
+        if implicit_tls {
+            session.set_implicit_tls();
+        }
+        let slow = settings.profiles.iter().find_map(|p| match p {
+            Profile::Slow(d) => Some(*d),
+            _ => None,
+        });
+        let arms = vec![Arm::Ready; settings.faults.len()];
+        let lf_only = has(&Profile::LfOnly);
+        Self {
+            shared,
+            stream,
+            session,
+            arms,
+            out: Vec::new(),
+            partial: Vec::new(),
+            sent: 0,
+            lines: 0,
+            awaiting_sasl: false,
+            past_first_after_login: false,
+            lf_only,
+            slow,
+        }
+    }
+
+    /// Runs the session; returns how it ended (always as `Err`).
+    fn run(&mut self) -> Result<(), End> {
+        self.drain(None)?;
+        self.flush()?;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match self.stream.read(&mut buf) {
+                Ok(0) => return Err(End::Gone),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(End::Gone),
+            };
+            self.partial.extend_from_slice(&buf[..n]);
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                self.record(&line);
+                if self.handle_line(&line)? {
+                    // TLS started: what the client sent before it is discarded
+                    // (RFC 2595 §4), as the session itself does; but it was sent.
+                    let discarded = std::mem::take(&mut self.partial);
+                    for line in discarded.split_inclusive(|&b| b == b'\n') {
+                        self.record(line);
+                    }
+                    break;
+                }
+            }
+            if self.partial.len() > MAX_PARTIAL {
+                // An endless line: let the session refuse it.
+                let line = std::mem::take(&mut self.partial);
+                self.record(&line);
+                self.session.receive(&line);
+                self.drain(None)?;
+            }
+            self.flush()?;
+        }
+    }
+
+    /// Logs a client line for [`TestServer::received`](super::TestServer::received).
+    fn record(&self, line: &[u8]) {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        self.shared
+            .log_line(String::from_utf8_lossy(text).into_owned());
+    }
+
+    /// A status line of ours, with the profile's line end.
+    fn line(&self, text: &str) -> Vec<u8> {
+        let mut line = text.as_bytes().to_vec();
+        line.extend_from_slice(if self.lf_only { b"\n" } else { b"\r\n" });
+        line
+    }
+
+    /// Whether fault `i` may act now, updating its state. `single_use` faults act once
+    /// per connection.
+    fn claim(&mut self, i: usize, single_use: bool) -> bool {
+        let allowed = match self.arms[i] {
+            Arm::Spent => false,
+            Arm::Owned => true,
+            Arm::Ready => match &self.shared.settings.faults[i].once {
+                Some(taken) => !taken.swap(true, Ordering::SeqCst),
+                None => true,
+            },
+        };
+        self.arms[i] = if !allowed || single_use {
+            Arm::Spent
+        } else {
+            Arm::Owned
+        };
+        allowed
+    }
+
+    /// The index of the first fault matching `pred` that is not spent here.
+    fn find(&self, pred: impl Fn(&Fault) -> bool) -> Option<usize> {
+        self.shared
+            .settings
+            .faults
+            .iter()
+            .enumerate()
+            .find(|(i, f)| self.arms[*i] != Arm::Spent && pred(&f.fault))
+            .map(|(i, _)| i)
+    }
+
+    /// Claims the first matching fault and returns a copy of it.
+    fn take(&mut self, pred: impl Fn(&Fault) -> bool, single_use: bool) -> Option<Fault> {
+        let i = self.find(pred)?;
+        self.claim(i, single_use)
+            .then(|| self.shared.settings.faults[i].fault.clone())
+    }
+
+    /// Handles one client line (line end included). Returns whether TLS started.
+    fn handle_line(&mut self, line: &[u8]) -> Result<bool, End> {
+        self.lines += 1;
+        let in_sasl = std::mem::take(&mut self.awaiting_sasl);
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let command = if in_sasl {
+            None
+        } else {
+            Command::parse(text).ok()
+        };
+
+        let huge = if self.lines == 1 {
+            self.take(|f| matches!(f, Fault::HugeStatusLine(_)), true)
+        } else {
+            None
+        };
+        if let Some(Fault::HugeStatusLine(len)) = huge {
+            self.flush()?;
+            self.write_raw(b"+OK ")?;
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                self.write_raw(&FILL[..n])?;
+                left -= n;
+            }
+            return Err(End::Abort);
+        }
+
+        if self.session.backend().opened && !self.past_first_after_login {
+            self.past_first_after_login = true;
+            if let Some(Fault::Garbage(bytes)) = self.take(|f| matches!(f, Fault::Garbage(_)), true)
+            {
+                self.out.extend_from_slice(&bytes);
+                return self.after_command(false);
+            }
+        }
+
+        let pre_tls = !self.session.is_tls();
+        match command {
+            Some(Command::Stls)
+                if pre_tls && self.take(|f| *f == Fault::RefuseStls, false).is_some() =>
+            {
+                let refusal = self.line("-ERR [SYS/PERM] TLS is not available.");
+                self.out.extend_from_slice(&refusal);
+                return self.after_command(false);
+            }
+            Some(Command::Capa) if self.take(|f| *f == Fault::FailCapa, false).is_some() => {
+                let refusal = self.line("-ERR Unknown command.");
+                self.out.extend_from_slice(&refusal);
+                return self.after_command(false);
+            }
+            _ => {}
+        }
+
+        self.session.receive(line);
+        let upgraded = self.drain(command.as_ref())?;
+        self.after_command(upgraded)
+    }
+
+    fn after_command(&mut self, upgraded: bool) -> Result<bool, End> {
+        let lines = self.lines;
+        if self
+            .take(
+                |f| matches!(f, Fault::CloseAfterCommands(n) if lines >= *n),
+                true,
+            )
+            .is_some()
+        {
+            self.flush()?;
+            return Err(End::Close);
+        }
+        Ok(upgraded)
+    }
+
+    /// Runs the session until it needs input, applying the output faults for `command`.
+    /// Returns whether TLS started.
+    fn drain(&mut self, command: Option<&Command>) -> Result<bool, End> {
+        let mut first = true;
+        loop {
+            match self.session.progress() {
+                ServerAction::Send(mut bytes) => {
+                    if std::mem::take(&mut first) {
+                        self.awaiting_sasl = is_challenge(&bytes);
+                        if matches!(command, Some(Command::Capa))
+                            && !self.session.is_tls()
+                            && self.take(|f| *f == Fault::StripStls, false).is_some()
+                        {
+                            bytes = strip_stls(&bytes);
+                        }
+                        if is_multiline(command)
+                            && bytes.starts_with(b"+OK")
+                            && self
+                                .take(|f| *f == Fault::TruncateMultiline, true)
+                                .is_some()
+                        {
+                            let cut = truncation_point(&bytes);
+                            self.out.extend_from_slice(&bytes[..cut]);
+                            self.flush()?;
+                            return Err(End::Abort);
+                        }
+                    }
+                    self.out.extend_from_slice(&bytes);
+                    if self.out.len() >= CHUNK {
+                        self.flush()?;
+                    }
+                }
+                ServerAction::StartTls => {
+                    self.start_tls()?;
+                    return Ok(true);
+                }
+                ServerAction::Close => {
+                    self.flush()?;
+                    return Err(End::Close);
+                }
+                ServerAction::NeedInput => return Ok(false),
+            }
+        }
+    }
+
+    /// Sends the `+OK` to STLS (with injected bytes, if that fault is set) and does the
+    /// server handshake.
+    fn start_tls(&mut self) -> Result<(), End> {
+        if let Some(Fault::InjectAfterStls(bytes)) =
+            self.take(|f| matches!(f, Fault::InjectAfterStls(_)), false)
+        {
+            // Same buffer, so the same write as the +OK.
+            self.out.extend_from_slice(&bytes);
+        }
+        self.flush()?;
+        let Some(config) = self.shared.tls.clone() else {
+            return Err(End::Abort);
+        };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(End::Abort);
+        };
+        let tls = handshake(tcp, config)?;
+        self.stream = Stream::Tls(Box::new(tls));
+        self.session.tls_established();
+        self.awaiting_sasl = false;
+        Ok(())
+    }
+
+    /// Writes the pending responses in one write (after the profile's delay).
+    fn flush(&mut self) -> Result<(), End> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if let Some(delay) = self.slow {
+            std::thread::sleep(delay);
+        }
+        let out = std::mem::take(&mut self.out);
+        self.write_raw(&out)
+    }
+
+    /// Writes bytes to the client, honouring [`Fault::CloseAfterBytes`].
+    fn write_raw(&mut self, data: &[u8]) -> Result<(), End> {
+        let sent = self.sent;
+        let mut data = data;
+        let mut cut = false;
+        if let Some(Fault::CloseAfterBytes(limit)) = self.take(
+            |f| matches!(f, Fault::CloseAfterBytes(n) if sent + data.len() >= *n),
+            true,
+        ) {
+            data = &data[..limit.saturating_sub(sent).min(data.len())];
+            cut = true;
+        }
+        if !data.is_empty() {
+            self.stream.write_all(data)?;
+            self.stream.flush()?;
+            self.sent += data.len();
+            self.shared.count_write(data.len());
+        }
+        if cut { Err(End::Abort) } else { Ok(()) }
+    }
+
+    /// Ends the connection: politely (`close_notify`, wait for the client to hang up) or
+    /// abruptly.
+    fn close(&mut self, end: &End) {
+        let stream = std::mem::replace(&mut self.stream, Stream::Closed);
+        match (end, stream) {
+            (End::Close, Stream::Tls(mut tls)) => {
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+                linger(&tls.sock);
+            }
+            (End::Close, Stream::Plain(tcp)) => linger(&tcp),
+            (_, stream) => {
+                if let Some(tcp) = stream.tcp() {
+                    let _ = tcp.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+}
+
+/// Half-closes and waits briefly for the client to close, so that our last response is
+/// not destroyed by a reset caused by unread client data.
+fn linger(tcp: &TcpStream) {
+    let _ = tcp.shutdown(Shutdown::Write);
+    let _ = tcp.set_read_timeout(Some(LINGER));
+    let mut sink = [0u8; 4096];
+    let mut reader = tcp;
+    let deadline = std::time::Instant::now() + LINGER;
+    while std::time::Instant::now() < deadline {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let _ = tcp.shutdown(Shutdown::Both);
+}
+
+/// Whether a session output is a SASL challenge (`+ ...` or a bare `+`).
+fn is_challenge(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"+ ") || bytes == b"+\r\n" || bytes == b"+\n"
+}
+
+fn is_multiline(command: Option<&Command>) -> bool {
+    matches!(
+        command,
+        Some(Command::Retr(_) | Command::Top { .. } | Command::List(None) | Command::Uidl(None))
+    )
+}
+
+/// Where to cut a multi-line response: after its status line and half of the rest, and
+/// always before the terminating `.` line.
+fn truncation_point(response: &[u8]) -> usize {
+    let status_end = response
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(response.len(), |i| i + 1);
+    let rest = response.len() - status_end;
+    status_end + rest.saturating_sub(3) / 2
+}
+
+/// Removes the `STLS` line from a CAPA answer.
+fn strip_stls(capa: &[u8]) -> Vec<u8> {
+    capa.split_inclusive(|&b| b == b'\n')
+        .filter(|line| line.trim_ascii() != b"STLS")
+        .flatten()
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_the_stls_line() {
+        assert_eq!(
+            strip_stls(b"+OK\r\nTOP\r\nSTLS\r\nUSER\r\n.\r\n"),
+            b"+OK\r\nTOP\r\nUSER\r\n.\r\n"
+        );
+        assert_eq!(strip_stls(b"+OK\nSTLS\n.\n"), b"+OK\n.\n");
+    }
+
+    #[test]
+    fn truncation_keeps_status_and_drops_terminator() {
+        let response = b"+OK 10 octets\r\n0123456789\r\n.\r\n";
+        let cut = truncation_point(response);
+        assert!(cut > b"+OK 10 octets\r\n".len());
+        assert!(cut < response.len() - 3);
+        assert_eq!(truncation_point(b"+OK 0 messages\r\n.\r\n"), 16);
+    }
+
+    #[test]
+    fn challenges_are_recognised() {
+        assert!(is_challenge(b"+ VXNlcm5hbWU6\r\n"));
+        assert!(is_challenge(b"+\r\n"));
+        assert!(!is_challenge(b"+OK\r\n"));
+    }
+}

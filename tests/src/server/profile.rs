@@ -1,0 +1,66 @@
+//! How a [`TestServer`](super::TestServer) behaves: server profiles and injected faults.
+
+use std::time::Duration;
+
+/// A server personality. Several profiles can be combined, and any profile combines
+/// with any [`Fault`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Profile {
+    /// The default, modelled on Dovecot 2.3: CAPA lists `TOP UIDL RESP-CODES PIPELINING
+    /// AUTH-RESP-CODE STLS USER SASL ...`, the greeting carries an APOP timestamp,
+    /// concurrent sessions on one maildrop are allowed. Adding it changes nothing.
+    DovecotLike,
+    /// PIPELINING is not advertised (the server still answers pipelined commands in
+    /// order, as every RFC 1939 server must).
+    NoPipelining,
+    /// Dovecot's `pop3_lock_session = yes`: while one session is logged in, a second
+    /// login on the same maildrop is refused with `-ERR [IN-USE] ...`. The lock is
+    /// released by QUIT or when the connection ends.
+    LockSession,
+    /// Bare LF line ends everywhere (greeting, responses, bodies), like some sloppy
+    /// servers.
+    LfOnly,
+    /// Waits this long before every write of responses.
+    Slow(Duration),
+    /// An RFC 1939-only server: no CAPA (answered with `-ERR`). STLS still works for a
+    /// client that tries it blindly.
+    Rfc1939Only,
+}
+
+/// A misbehaviour injected into sessions, to test how clients cope.
+///
+/// Faults added with [`TestServerBuilder::fault`](super::TestServerBuilder::fault) hit
+/// every connection; those added with
+/// [`fault_once`](super::TestServerBuilder::fault_once) hit only the first connection
+/// where they trigger (to test retries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Send this many bytes (server to client, greeting included, counted before TLS
+    /// encryption), then close the connection abruptly.
+    CloseAfterBytes(usize),
+    /// Append these bytes to the `+OK` answering STLS, in the same write (the "NO
+    /// STARTTLS" command injection attack), then proceed with the TLS handshake. A
+    /// correct client fails with `StartTlsInjection` and never handshakes.
+    InjectAfterStls(Vec<u8>),
+    /// Close the connection in the middle of the first multi-line response to RETR,
+    /// TOP, LIST or UIDL, after sending its `+OK` line and part of its body (never its
+    /// terminating `.` line). A `-ERR` answer does not trigger it.
+    TruncateMultiline,
+    /// Answer the first command after a successful login with these bytes instead of its
+    /// response (the command is not executed).
+    Garbage(Vec<u8>),
+    /// Remove STLS from the CAPA answer before TLS, as a downgrade attacker would.
+    StripStls,
+    /// Answer STLS with `-ERR`.
+    RefuseStls,
+    /// Answer CAPA with `-ERR`.
+    FailCapa,
+    /// Answer the first command (after the greeting) with `+OK ` and this many bytes
+    /// without any line end, streamed in 64 KiB writes (never allocated at once), then
+    /// close the connection.
+    HugeStatusLine(usize),
+    /// Close the connection (gracefully) once this many commands have been answered.
+    CloseAfterCommands(usize),
+}

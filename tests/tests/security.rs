@@ -1,0 +1,162 @@
+//! Security scenarios against the in-process `TestServer`, on every adapter and runtime:
+//! STLS stripping and injection, refused upgrades, untrusted certificates, command
+//! injection through credentials, and hostile line lengths.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Session, options};
+use pop3_net::{ErrorKind, TlsMode};
+use pop3_proto::task::{AuthMethod, Login};
+use pop3_testkit::{Fault, TestServer, mailbox};
+
+/// Nothing that carries or proves a credential reached the server.
+fn no_credentials(server: &TestServer) {
+    for line in server.received() {
+        let upper = line.to_ascii_uppercase();
+        assert!(
+            !["USER", "PASS", "APOP", "AUTH"]
+                .iter()
+                .any(|k| upper.starts_with(k)),
+            "credential command reached the server: {line:?}"
+        );
+        assert!(
+            !line.contains(server.password()),
+            "password reached the server"
+        );
+    }
+}
+
+/// A STLS login against a server with `fault`; must fail with `kind` before credentials.
+async fn stls_fault<S: Session>(fault: Fault, kind: ErrorKind) {
+    let server = TestServer::builder().fault(fault.clone()).start();
+    let options = options(server.addr(), TlsMode::StartTls, server.ca_pem());
+    let mut session = S::connect(&options).await.unwrap();
+    let error = session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .expect_err("the login must fail");
+    assert_eq!(error.kind(), kind, "{fault:?}: {error}");
+    no_credentials(&server);
+}
+
+/// NO STARTTLS `B_1/B_2`: a forged CAPA answer in the same segment as `+OK` to STLS.
+async fn injection_after_stls_aborts<S: Session>() {
+    stls_fault::<S>(
+        Fault::InjectAfterStls(b"+OK\r\nPLAIN\r\n.\r\n".to_vec()),
+        ErrorKind::Security,
+    )
+    .await;
+}
+
+/// A downgrade attacker removing STLS from CAPA.
+async fn stripped_stls_is_detected<S: Session>() {
+    stls_fault::<S>(Fault::StripStls, ErrorKind::Security).await;
+}
+
+async fn refused_stls_stops_the_login<S: Session>() {
+    stls_fault::<S>(Fault::RefuseStls, ErrorKind::Security).await;
+}
+
+async fn failing_capa_stops_the_login<S: Session>() {
+    stls_fault::<S>(Fault::FailCapa, ErrorKind::Security).await;
+}
+
+/// A certificate not signed by a trusted CA is refused, in both TLS modes.
+async fn untrusted_certificate_is_refused<S: Session>() {
+    let server = TestServer::builder().untrusted_certificate().start();
+    let implicit = options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
+    let error = S::connect(&implicit)
+        .await
+        .err()
+        .expect("implicit TLS must fail");
+    assert_eq!(error.kind(), ErrorKind::Security, "{error}");
+    let stls = options(server.addr(), TlsMode::StartTls, server.ca_pem());
+    let mut session = S::connect(&stls).await.unwrap();
+    let error = session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Security, "{error}");
+    no_credentials(&server);
+}
+
+/// A password with CR/LF would inject a command after PASS: refused locally.
+async fn password_with_line_break_is_refused_locally<S: Session>() {
+    let server = TestServer::builder()
+        .messages(mailbox::generate(2, 500, 1))
+        .start();
+    let options = options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
+    let mut session = S::connect(&options).await.unwrap();
+    let login = Login::new(server.user(), "secret\r\nDELE 1").method(AuthMethod::User);
+    let error = session.login(login).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage, "{error}");
+    assert!(
+        server
+            .received()
+            .iter()
+            .all(|l| !l.starts_with("PASS") && !l.starts_with("DELE"))
+    );
+    assert_eq!(server.mailbox().len(), 2);
+}
+
+/// A 10 MB status line is refused at the configured limit, not buffered.
+async fn endless_status_line_is_refused<S: Session>() {
+    let server = TestServer::builder()
+        .fault(Fault::HugeStatusLine(10_000_000))
+        .start();
+    let options = options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
+    let mut session = S::connect(&options).await.unwrap();
+    let error = session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            pop3_net::Error::Protocol(pop3_proto::Error::LineTooLong { .. })
+        ),
+        "{error}"
+    );
+}
+
+/// A response cut in the middle, or garbage instead of one, is an error, never data.
+async fn truncated_and_garbage_responses_fail<S: Session>() {
+    let messages = mailbox::generate(3, 200_000, 3);
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .fault(Fault::TruncateMultiline)
+        .start();
+    let options = options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
+    let mut session = S::connect(&options).await.unwrap();
+    session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .unwrap();
+    let error = session.retr(1).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Closed, "{error}");
+
+    let server = TestServer::builder()
+        .messages(messages)
+        .fault(Fault::Garbage(b"HTTP/1.1 400 Bad\r\n".to_vec()))
+        .start();
+    let options = common::options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
+    let mut session = S::connect(&options).await.unwrap();
+    // The first command after login is the login's own CAPA.
+    let error = session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
+}
+
+on_every_runtime!(
+    injection_after_stls_aborts,
+    stripped_stls_is_detected,
+    refused_stls_stops_the_login,
+    failing_capa_stops_the_login,
+    untrusted_certificate_is_refused,
+    password_with_line_break_is_refused_locally,
+    endless_status_line_is_refused,
+    truncated_and_garbage_responses_fail,
+);

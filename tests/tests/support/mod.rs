@@ -1,0 +1,208 @@
+//! A tiny blocking driver for `pop3_proto` tasks over std sockets and rustls, for the
+//! test kit's own tests (the real adapters live in other crates).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pop3_proto::task::{Action, BodyEvent, Execution, Task};
+use pop3_proto::{Client, Config};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The POP3 core refused something.
+    Proto(pop3_proto::Error),
+    /// Socket error.
+    Io(io::Error),
+}
+
+impl From<pop3_proto::Error> for Failure {
+    fn from(e: pop3_proto::Error) -> Self {
+        Self::Proto(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Gone,
+}
+
+/// A client connection: the sans-IO client and its transport.
+pub struct Conn {
+    pub client: Client,
+    transport: Transport,
+    tls: Arc<ClientConfig>,
+}
+
+fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(20)))?;
+    Ok(stream)
+}
+
+fn handshake(
+    mut tcp: TcpStream,
+    tls: &Arc<ClientConfig>,
+) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
+    let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+    let mut conn = ClientConnection::new(Arc::clone(tls), name).map_err(io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+impl Conn {
+    /// A plaintext connection (STLS is up to the tasks).
+    pub fn plain(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
+        Self::plain_with(addr, tls, Config::default())
+    }
+
+    /// A plaintext connection with a client configuration.
+    pub fn plain_with(
+        addr: SocketAddr,
+        tls: Arc<ClientConfig>,
+        config: Config,
+    ) -> io::Result<Self> {
+        Ok(Self {
+            client: Client::new(config),
+            transport: Transport::Plain(tcp(addr)?),
+            tls,
+        })
+    }
+
+    /// An implicit-TLS connection; the handshake is done here (and fails here).
+    pub fn implicit(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
+        let stream = handshake(tcp(addr)?, &tls)?;
+        Ok(Self {
+            client: Client::new(Config {
+                implicit_tls: true,
+                ..Config::default()
+            }),
+            transport: Transport::Tls(Box::new(stream)),
+            tls,
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = match &mut self.transport {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+            Transport::Gone => Ok(0),
+        };
+        match result {
+            // A peer that vanishes without close_notify, or resets: closed all the same.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.transport {
+            Transport::Plain(s) => s.write_all(bytes),
+            Transport::Tls(s) => {
+                s.write_all(bytes)?;
+                s.flush()
+            }
+            Transport::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn start_tls(&mut self) -> io::Result<()> {
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.transport, Transport::Gone) else {
+            return Err(io::Error::other("STLS on a TLS connection"));
+        };
+        self.transport = Transport::Tls(Box::new(handshake(tcp, &self.tls)?));
+        Ok(())
+    }
+
+    /// Whether the transport is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
+    }
+
+    /// Runs a task, appending message bodies to `sink`.
+    pub fn run_into<T: Task>(&mut self, task: T, sink: &mut Vec<u8>) -> Result<T::Output, Failure> {
+        let mut exec = Execution::new(task);
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match exec.step(&mut self.client)? {
+                Action::Write(bytes) => self.write_all(&bytes)?,
+                Action::Read => {
+                    let n = self.read(&mut buf)?;
+                    if n == 0 {
+                        return Err(Failure::Proto(self.client.connection_closed()));
+                    }
+                    self.client.enqueue_input(&buf[..n]);
+                }
+                Action::StartTls => {
+                    self.start_tls()?;
+                    self.client.tls_established()?;
+                }
+                Action::Body(BodyEvent::Data { chunk, .. }) => sink.extend_from_slice(&chunk),
+                Action::Body(_) => {}
+                Action::Done(output) => return Ok(output),
+            }
+        }
+    }
+
+    /// Runs a task, discarding bodies.
+    pub fn run<T: Task>(&mut self, task: T) -> Result<T::Output, Failure> {
+        self.run_into(task, &mut Vec::new())
+    }
+
+    /// Runs a batch of RETR/TOP, returning each message's body separately (in order).
+    pub fn fetch_each<T: Task>(&mut self, task: T) -> Result<(T::Output, Vec<Vec<u8>>), Failure> {
+        let mut exec = Execution::new(task);
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        loop {
+            match exec.step(&mut self.client)? {
+                Action::Write(bytes) => self.write_all(&bytes)?,
+                Action::Read => {
+                    let n = self.read(&mut buf)?;
+                    if n == 0 {
+                        return Err(Failure::Proto(self.client.connection_closed()));
+                    }
+                    self.client.enqueue_input(&buf[..n]);
+                }
+                Action::StartTls => {
+                    self.start_tls()?;
+                    self.client.tls_established()?;
+                }
+                Action::Body(BodyEvent::Start { .. }) => bodies.push(Vec::new()),
+                Action::Body(BodyEvent::Data { chunk, .. }) => {
+                    if let Some(body) = bodies.last_mut() {
+                        body.extend_from_slice(&chunk);
+                    }
+                }
+                Action::Body(_) => {}
+                Action::Done(output) => return Ok((output, bodies)),
+            }
+        }
+    }
+}
