@@ -252,6 +252,16 @@ impl<B: Backend> Session<B> {
         self.tls
     }
 
+    /// The user logged in, once the session is in the transaction state.
+    pub fn authenticated_user(&self) -> Option<&str> {
+        self.logged_in.as_deref()
+    }
+
+    /// Whether a SASL exchange awaits the client's next response.
+    pub fn in_sasl_exchange(&self) -> bool {
+        self.exchange.is_some()
+    }
+
     /// Marks the transport as TLS from the start (implicit TLS, port 995).
     pub fn set_implicit_tls(&mut self) {
         self.tls = true;
@@ -454,10 +464,7 @@ impl<B: Backend> Session<B> {
             MechanismKind::Plain => Exchange::Plain,
             MechanismKind::Login => Exchange::LoginUser,
             MechanismKind::CramMd5 => {
-                self.nonce_counter += 1;
-                Exchange::CramMd5(
-                    format!("<{}.{}@pop3.test>", self.nonce_counter, 1_700_000_000u64).into_bytes(),
-                )
+                Exchange::CramMd5(format!("<{}@pop3.test>", self.fresh_nonce()).into_bytes())
             }
             MechanismKind::ScramSha1 | MechanismKind::ScramSha256 => Exchange::ScramFirst(kind),
             MechanismKind::XOAuth2 | MechanismKind::OAuthBearer => Exchange::Bearer(kind),
@@ -565,8 +572,7 @@ impl<B: Backend> Session<B> {
 
     fn scram_first(&mut self, kind: MechanismKind, client_first: &[u8]) {
         let password = scram_user(client_first).and_then(|u| self.backend.password(&u));
-        self.nonce_counter += 1;
-        let nonce = format!("srv{}nonce{}", self.nonce_counter, client_first.len());
+        let nonce = self.fresh_nonce();
         let lookup: PasswordLookup = Box::new(move |_: &str| password.clone());
         let salt = b"pop3-proto-salt".to_vec();
         let iterations = self.options.scram_iterations;
@@ -579,6 +585,15 @@ impl<B: Backend> Session<B> {
             Ok(server_first) => self.challenge(Exchange::ScramFinal(server), &server_first),
             Err(_) => self.err(Some(RespCode::Auth), "Authentication failed."),
         }
+    }
+
+    /// A nonce for CRAM-MD5 and SCRAM: random, so exchanges cannot be replayed; a
+    /// counter keeps it unique should the OS random source fail.
+    fn fresh_nonce(&mut self) -> String {
+        self.nonce_counter += 1;
+        crate::sasl::random_nonce()
+            .map(|n| n.replace(['+', '/', '='], "x"))
+            .unwrap_or_else(|_| format!("nonce{}", self.nonce_counter))
     }
 
     /// The message, if `msg` names one that exists and is not deleted.
