@@ -591,9 +591,10 @@ impl<B: Backend> Session<B> {
     /// counter keeps it unique should the OS random source fail.
     fn fresh_nonce(&mut self) -> String {
         self.nonce_counter += 1;
-        crate::sasl::random_nonce()
-            .map(|n| n.replace(['+', '/', '='], "x"))
-            .unwrap_or_else(|_| format!("nonce{}", self.nonce_counter))
+        crate::sasl::random_nonce().map_or_else(
+            |_| format!("nonce{}", self.nonce_counter),
+            |n| n.replace(['+', '/', '='], "x"),
+        )
     }
 
     /// The message, if `msg` names one that exists and is not deleted.

@@ -6,10 +6,9 @@ use crate::capability::Capabilities;
 use crate::client::{Client, CommandId, Event, Reply};
 use crate::command::Command;
 use crate::error::Error;
-use crate::response::Status;
 use crate::sasl::{self, Mechanism, MechanismKind, SaslError};
 use crate::secret::Secret;
-use crate::task::{Step, Task, unexpected};
+use crate::task::{Negotiate, Step, Task, unexpected};
 
 /// How to authenticate.
 #[non_exhaustive]
@@ -50,11 +49,8 @@ pub struct LoginOutcome {
 
 #[derive(Debug)]
 enum Stage {
-    Greeting,
-    Capa,
-    Stls,
-    AwaitTls,
-    CapaAfterTls,
+    /// Greeting, CAPA, STLS.
+    Negotiating(Negotiate),
     User,
     Pass,
     Auth,
@@ -113,7 +109,7 @@ impl Login {
             method: Some(AuthMethod::Auto),
             starttls: false,
             allow_plaintext: false,
-            stage: Stage::Greeting,
+            stage: Stage::Negotiating(Negotiate::new(false)),
             pending: None,
             mechanism: None,
             held_response: None,
@@ -155,26 +151,6 @@ impl Login {
         self.stage = stage;
         self.send(client, Command::Capa)?;
         Ok(Step::Continue)
-    }
-
-    /// After the first CAPA: upgrade if required, else authenticate.
-    fn after_capa(
-        &mut self,
-        client: &mut Client,
-        failed: Option<Status>,
-    ) -> Result<Step<LoginOutcome>, Error> {
-        if self.starttls && !client.is_tls() {
-            if let Some(status) = failed {
-                return Err(Error::CapabilitiesUnavailable(status));
-            }
-            if !client.capabilities().is_some_and(Capabilities::stls) {
-                return Err(Error::StartTlsUnavailable);
-            }
-            self.stage = Stage::Stls;
-            self.send(client, Command::Stls)?;
-            return Ok(Step::Continue);
-        }
-        self.authenticate(client)
     }
 
     fn authenticate(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
@@ -330,6 +306,21 @@ impl Login {
         self.ask_capa(client, Stage::CapaAfterLogin)
     }
 
+    /// Passes the negotiation's steps through; authenticates once it is done.
+    #[allow(clippy::needless_pass_by_value)] // a step is consumed by design
+    fn after_negotiation_step(
+        &mut self,
+        client: &mut Client,
+        step: Step<Option<Capabilities>>,
+    ) -> Result<Step<LoginOutcome>, Error> {
+        match step {
+            Step::Done(_capabilities) => self.authenticate(client),
+            Step::Continue => Ok(Step::Continue),
+            Step::StartTls => Ok(Step::StartTls),
+            Step::Body(_) | Step::BodyThenDone(..) => Err(Error::SessionFailed),
+        }
+    }
+
     fn outcome(&mut self, client: &Client) -> LoginOutcome {
         LoginOutcome {
             method: std::mem::take(&mut self.method_name),
@@ -342,49 +333,21 @@ impl Task for Login {
     type Output = LoginOutcome;
 
     fn start(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
-        match client.greeting() {
-            None => Ok(Step::Continue),
-            Some(g) if g.status.is_ok() => self.ask_capa(client, Stage::Capa),
-            Some(g) => Err(Error::GreetingRefused(g.status.clone())),
-        }
+        self.stage = Stage::Negotiating(Negotiate::new(self.starttls));
+        let step = match &mut self.stage {
+            Stage::Negotiating(negotiate) => negotiate.start(client)?,
+            _ => Step::Continue,
+        };
+        self.after_negotiation_step(client, step)
     }
 
     fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<LoginOutcome>, Error> {
+        if let Stage::Negotiating(negotiate) = &mut self.stage {
+            let step = negotiate.handle(client, event)?;
+            return self.after_negotiation_step(client, step);
+        }
         let ours = |id: &CommandId| Some(*id) == self.pending;
         match (&self.stage, event) {
-            (Stage::Greeting, Event::Greeting(g)) => {
-                if g.status.is_ok() {
-                    self.ask_capa(client, Stage::Capa)
-                } else {
-                    Err(Error::GreetingRefused(g.status))
-                }
-            }
-            (
-                Stage::Capa,
-                Event::Ok {
-                    id,
-                    reply: Reply::Capabilities(_),
-                },
-            ) if ours(&id) => self.after_capa(client, None),
-            (Stage::Capa, Event::Err { id, status }) if ours(&id) => {
-                self.after_capa(client, Some(status))
-            }
-            (Stage::Stls, Event::Ok { id, .. }) if ours(&id) => {
-                self.stage = Stage::AwaitTls;
-                Ok(Step::StartTls)
-            }
-            (Stage::Stls, Event::Err { id, status }) if ours(&id) => {
-                Err(Error::StartTlsRefused(status))
-            }
-            (Stage::AwaitTls, Event::TlsEstablished) => self.ask_capa(client, Stage::CapaAfterTls),
-            (
-                Stage::CapaAfterTls,
-                Event::Ok {
-                    id,
-                    reply: Reply::Capabilities(_),
-                }
-                | Event::Err { id, .. },
-            ) if ours(&id) => self.authenticate(client),
             (Stage::User, Event::Ok { id, .. }) if ours(&id) => {
                 self.stage = Stage::Pass;
                 self.send(client, Command::Pass(self.secret.clone()))?;
@@ -400,7 +363,7 @@ impl Task for Login {
                 self.on_challenge(client, &data)
             }
             (Stage::Cancelling(_), Event::Err { id, .. } | Event::Ok { id, .. }) if ours(&id) => {
-                match std::mem::replace(&mut self.stage, Stage::Greeting) {
+                match std::mem::replace(&mut self.stage, Stage::CapaAfterLogin) {
                     Stage::Cancelling(e) => Err(e.into()),
                     _ => Err(Error::SessionFailed),
                 }

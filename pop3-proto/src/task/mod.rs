@@ -40,6 +40,7 @@
 
 mod batch;
 mod login;
+mod negotiate;
 mod simple;
 
 use bytes::Bytes;
@@ -50,6 +51,7 @@ use crate::response::Status;
 
 pub use batch::{DeleMany, Outcome, Retr, RetrMany, Top, TopMany};
 pub use login::{AuthMethod, Login, LoginOutcome};
+pub use negotiate::Negotiate;
 pub use simple::{
     Capa, Dele, Exec, Greet, List, ListOne, Noop, Quit, QuitOutcome, Rset, Stat, Uidl, UidlOne,
 };

@@ -1,0 +1,128 @@
+//! Greeting, CAPA and the STLS upgrade: everything before authentication.
+
+use crate::capability::Capabilities;
+use crate::client::{Client, CommandId, Event, Reply};
+use crate::command::Command;
+use crate::error::Error;
+use crate::response::Status;
+use crate::task::{Step, Task, unexpected};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Greeting,
+    Capa,
+    Stls,
+    AwaitTls,
+    CapaAfterTls,
+}
+
+/// Waits for the greeting, asks CAPA and, when required, upgrades with STLS and asks
+/// CAPA again (pre-TLS capabilities are forgotten: they may have been forged).
+///
+/// With STLS required, a failing CAPA, a CAPA without STLS (stripping) or `-ERR` to STLS
+/// are errors. The output is the last CAPA answer, `None` if the server refused CAPA (an
+/// RFC 1939-only server, acceptable when no upgrade is required). [`Login`](super::Login)
+/// starts with this task.
+///
+/// ```
+/// use pop3_proto::task::Negotiate;
+/// let task = Negotiate::new(true); // STLS required
+/// # let _ = task;
+/// ```
+#[derive(Debug)]
+pub struct Negotiate {
+    starttls: bool,
+    stage: Stage,
+    pending: Option<CommandId>,
+}
+
+impl Negotiate {
+    /// Negotiates; `starttls` requires the upgrade unless the transport is already TLS.
+    pub fn new(starttls: bool) -> Self {
+        Self {
+            starttls,
+            stage: Stage::Greeting,
+            pending: None,
+        }
+    }
+
+    fn send(
+        &mut self,
+        client: &mut Client,
+        stage: Stage,
+        command: Command,
+    ) -> Result<Step<Option<Capabilities>>, Error> {
+        self.stage = stage;
+        self.pending = Some(client.send(command)?);
+        Ok(Step::Continue)
+    }
+
+    /// After the first CAPA: upgrade if required, else done.
+    fn after_capa(
+        &mut self,
+        client: &mut Client,
+        failed: Option<Status>,
+    ) -> Result<Step<Option<Capabilities>>, Error> {
+        if !self.starttls || client.is_tls() {
+            return Ok(Step::Done(client.capabilities().cloned()));
+        }
+        if let Some(status) = failed {
+            return Err(Error::CapabilitiesUnavailable(status));
+        }
+        if !client.capabilities().is_some_and(Capabilities::stls) {
+            return Err(Error::StartTlsUnavailable);
+        }
+        self.send(client, Stage::Stls, Command::Stls)
+    }
+}
+
+impl Task for Negotiate {
+    type Output = Option<Capabilities>;
+
+    fn start(&mut self, client: &mut Client) -> Result<Step<Self::Output>, Error> {
+        match client.greeting() {
+            None => Ok(Step::Continue),
+            Some(g) if g.status.is_ok() => self.send(client, Stage::Capa, Command::Capa),
+            Some(g) => Err(Error::GreetingRefused(g.status.clone())),
+        }
+    }
+
+    fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<Self::Output>, Error> {
+        let ours = |id: &CommandId| Some(*id) == self.pending;
+        match (self.stage, event) {
+            (Stage::Greeting, Event::Greeting(g)) if g.status.is_ok() => {
+                self.send(client, Stage::Capa, Command::Capa)
+            }
+            (Stage::Greeting, Event::Greeting(g)) => Err(Error::GreetingRefused(g.status)),
+            (
+                Stage::Capa,
+                Event::Ok {
+                    id,
+                    reply: Reply::Capabilities(_),
+                },
+            ) if ours(&id) => self.after_capa(client, None),
+            (Stage::Capa, Event::Err { id, status }) if ours(&id) => {
+                self.after_capa(client, Some(status))
+            }
+            (Stage::Stls, Event::Ok { id, .. }) if ours(&id) => {
+                self.stage = Stage::AwaitTls;
+                Ok(Step::StartTls)
+            }
+            (Stage::Stls, Event::Err { id, status }) if ours(&id) => {
+                Err(Error::StartTlsRefused(status))
+            }
+            (Stage::AwaitTls, Event::TlsEstablished) => {
+                self.send(client, Stage::CapaAfterTls, Command::Capa)
+            }
+            (
+                Stage::CapaAfterTls,
+                Event::Ok {
+                    id,
+                    reply: Reply::Capabilities(caps),
+                },
+            ) if ours(&id) => Ok(Step::Done(Some(caps))),
+            (Stage::CapaAfterTls, Event::Err { id, .. }) if ours(&id) => Ok(Step::Done(None)),
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+}
