@@ -1,0 +1,230 @@
+//! Command-line arguments, exactly as `CLI.md` specifies them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// POP3 client: list, fetch and delete mail; without `--host`, runs against an embedded
+/// demo server.
+#[derive(Debug, Parser)]
+#[command(name = "pop3", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Server to talk to; without it every command runs against the embedded demo server.
+    #[arg(long, global = true, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+
+    /// TCP port [default: 995 for implicit TLS, 110 otherwise].
+    #[arg(long, global = true, value_name = "PORT")]
+    pub(crate) port: Option<u16>,
+
+    /// Implicit TLS, STLS upgrade (required, never opportunistic), or plaintext.
+    #[arg(long, global = true, value_enum, default_value_t = TlsArg::Implicit)]
+    pub(crate) tls: TlsArg,
+
+    /// Extra trust anchors (PEM, one or more certificates).
+    #[arg(long = "ca-file", global = true, value_name = "PEM")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// Skip certificate verification (prints a warning).
+    #[arg(long, global = true)]
+    pub(crate) insecure: bool,
+
+    /// Permit credentials over an unencrypted connection.
+    #[arg(long = "allow-plaintext-auth", global = true)]
+    pub(crate) allow_plaintext_auth: bool,
+
+    /// Login name.
+    #[arg(long, global = true, env = "POP3_USER", value_name = "USER")]
+    pub(crate) user: Option<String>,
+
+    /// Read the password from the first line of this file (else env `POP3_PASSWORD`).
+    #[arg(long = "password-file", global = true, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+
+    /// Run this shell command and use the first line of its output as the password.
+    #[arg(long = "password-command", global = true, value_name = "CMD")]
+    pub(crate) password_command: Option<String>,
+
+    /// Authentication mechanism; auto picks the strongest the server offers.
+    #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
+    pub(crate) auth: AuthArg,
+
+    /// Parallel sessions: a number, or auto.
+    #[arg(long, global = true, value_name = "N", default_value = "auto", value_parser = parse_connections)]
+    pub(crate) connections: Connections,
+
+    /// auto pipelines when CAPA lists PIPELINING; off is strict lockstep.
+    #[arg(long, global = true, value_enum, default_value_t = PipeliningArg::Auto)]
+    pub(crate) pipelining: PipeliningArg,
+
+    /// Connect, handshake and idle I/O timeout, in seconds.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    pub(crate) timeout: u64,
+
+    /// Machine-readable output: one JSON object per line.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// More logging on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    /// Less logging on stderr (repeat for less).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) quiet: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TlsArg {
+    Implicit,
+    Starttls,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AuthArg {
+    Auto,
+    User,
+    Apop,
+    Plain,
+    Login,
+    #[value(name = "cram-md5")]
+    CramMd5,
+    Xoauth2,
+    Oauthbearer,
+    #[value(name = "scram-sha-1")]
+    ScramSha1,
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PipeliningArg {
+    Auto,
+    On,
+    Off,
+}
+
+/// `--connections`: a count, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connections {
+    Auto,
+    Count(usize),
+}
+
+fn parse_connections(value: &str) -> Result<Connections, String> {
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(Connections::Auto);
+    }
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(Connections::Count(n)),
+        _ => Err("expected a number of connections (1 or more) or 'auto'".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// The server's capabilities, one per line, as sent (after STLS with --tls starttls).
+    Capa,
+    /// Number of messages and total size: COUNT OCTETS.
+    Stat,
+    /// One line per message: NUMBER UID SIZE.
+    List(ListArgs),
+    /// Download messages to .eml files, a Maildir or an mbox.
+    Fetch(FetchArgs),
+    /// Delete messages by UID.
+    Dele(DeleArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Also show date, from and subject (decoded), tab-separated.
+    #[arg(long)]
+    pub(crate) headers: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["eml_dir", "maildir", "mbox"])))]
+pub(crate) struct FetchArgs {
+    /// Store each message as DIR/<UID>.eml, exactly as the server sent it (CRLF).
+    #[arg(long = "eml-dir", value_name = "DIR")]
+    pub(crate) eml_dir: Option<PathBuf>,
+    /// Store into a Maildir (created if missing), LF line ends.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) maildir: Option<PathBuf>,
+    /// Append to an mboxrd file, LF line ends.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) mbox: Option<PathBuf>,
+    /// Skip UIDs recorded in the state file.
+    #[arg(long)]
+    pub(crate) new: bool,
+    /// The state file [default: DIR/.pop3-uidl, or FILE.pop3-uidl for mbox].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Delete messages that are stored durably, and commit with QUIT.
+    #[arg(long)]
+    pub(crate) delete: bool,
+    /// Only these UIDs (repeatable).
+    #[arg(long = "uid", value_name = "UID")]
+    pub(crate) uids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleArgs {
+    /// The UIDs to delete.
+    #[arg(required = true, value_name = "UID")]
+    pub(crate) uids: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_contract_parses() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "pop3",
+            "--host",
+            "h",
+            "--tls",
+            "starttls",
+            "--auth",
+            "scram-sha-256",
+            "--connections",
+            "4",
+            "--pipelining",
+            "off",
+            "--json",
+            "-vv",
+            "fetch",
+            "--maildir",
+            "m",
+            "--new",
+            "--uid",
+            "a",
+            "--uid",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(cli.connections, Connections::Count(4));
+        assert_eq!(cli.verbose, 2);
+        let Command::Fetch(fetch) = cli.command else {
+            panic!()
+        };
+        assert_eq!(fetch.uids, ["a", "b"]);
+        assert!(
+            Cli::try_parse_from(["pop3", "fetch"]).is_err(),
+            "a destination is required"
+        );
+        assert!(Cli::try_parse_from(["pop3", "--connections", "0", "stat"]).is_err());
+        assert!(
+            Cli::try_parse_from(["pop3", "--password", "x", "stat"]).is_err(),
+            "no argv password"
+        );
+    }
+}

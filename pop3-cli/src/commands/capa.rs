@@ -1,0 +1,30 @@
+//! `pop3 capa`.
+
+use std::process::ExitCode;
+
+use pop3_net::{Discard, TlsMode};
+use pop3_proto::task::Negotiate;
+
+use crate::connect::Target;
+use crate::error::CliError;
+use crate::output;
+
+/// Prints the capabilities as the server sent them, after STLS with `--tls starttls`.
+pub(crate) async fn run(target: &Target, json: bool) -> Result<ExitCode, CliError> {
+    let mut client = target.connect().await?;
+    let starttls = target.options.tls_mode() == TlsMode::StartTls;
+    let capabilities = client.run(Negotiate::new(starttls), &mut Discard).await?;
+    // Best effort: the answer is already in hand.
+    let _ = client.quit().await;
+    let capabilities =
+        capabilities.ok_or_else(|| CliError::Other("the server does not support CAPA".into()))?;
+    for line in capabilities.lines() {
+        let line = output::clean(line);
+        if json {
+            output::json(&serde_json::json!({ "capability": line }));
+        } else {
+            output::line(&line);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,193 @@
+//! From arguments to a logged-in session: options, credentials, the embedded server.
+
+use std::time::Duration;
+
+use pop3_net::{ConnectOptions, TlsMode};
+use pop3_proto::sasl::MechanismKind;
+use pop3_proto::task::{AuthMethod, Login};
+use pop3_proto::{Pipelining, Secret};
+use pop3_testkit::{TestServer, mailbox};
+use pop3_tokio::Client;
+
+use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
+use crate::error::CliError;
+
+/// Messages in the embedded demo server's mailbox.
+pub(crate) const DEMO_MESSAGES: usize = 2000;
+/// Approximate size of each demo message.
+pub(crate) const DEMO_MESSAGE_SIZE: usize = 3_000;
+
+/// Where to connect and as whom.
+pub(crate) struct Target {
+    pub(crate) options: ConnectOptions,
+    user: String,
+    password: Secret,
+    method: AuthArg,
+    allow_plaintext: bool,
+    /// Keeps the embedded server alive for the command's duration.
+    embedded: Option<TestServer>,
+}
+
+impl Target {
+    /// The server named by `--host`, or the embedded demo server.
+    pub(crate) fn from_cli(cli: &Cli) -> Result<Self, CliError> {
+        if let Connections::Count(n) = cli.connections {
+            if n > 1 {
+                tracing::warn!("--connections {n}: this version uses a single connection");
+            }
+        }
+        let mode = match cli.tls {
+            TlsArg::Implicit => TlsMode::Implicit,
+            TlsArg::Starttls => TlsMode::StartTls,
+            TlsArg::None => TlsMode::Plain,
+        };
+        let pipelining = match cli.pipelining {
+            PipeliningArg::Auto => Pipelining::Auto,
+            PipeliningArg::On => Pipelining::Always,
+            PipeliningArg::Off => Pipelining::Never,
+        };
+        let (host, port, user, password, embedded) = if let Some(host) = &cli.host {
+            let user = cli.user.clone().ok_or_else(|| {
+                CliError::Usage("no user name: pass --user or set POP3_USER".into())
+            })?;
+            (host.clone(), cli.port, user, password(cli)?, None)
+        } else {
+            {
+                let server = TestServer::builder()
+                    .messages(mailbox::generate(DEMO_MESSAGES, DEMO_MESSAGE_SIZE, 1))
+                    .start();
+                let addr = if mode == TlsMode::Implicit {
+                    server.tls_addr()
+                } else {
+                    server.addr()
+                };
+                let user = server.user().to_owned();
+                let password = Secret::from(server.password());
+                (
+                    "127.0.0.1".to_owned(),
+                    Some(addr.port()),
+                    user,
+                    password,
+                    Some(server),
+                )
+            }
+        };
+        let mut options = ConnectOptions::new(host)
+            .tls(mode)
+            .timeout(Duration::from_secs(cli.timeout))
+            .pipelining(pipelining);
+        if let Some(port) = port {
+            options = options.port(port);
+        }
+        if let Some(server) = &embedded {
+            options = options.add_root_pem(server.ca_pem().as_bytes())?;
+        }
+        if let Some(path) = &cli.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(CliError::io(format!("cannot read {}", path.display())))?;
+            options = options.add_root_pem(&pem)?;
+        }
+        if cli.insecure {
+            eprintln!(
+                "pop3: warning: --insecure: the server certificate is not verified; anyone on \
+                 the path can read and change this session, password included"
+            );
+            options = options.dangerous_accept_invalid_certificates(true);
+        }
+        Ok(Self {
+            options,
+            user,
+            password,
+            method: cli.auth,
+            allow_plaintext: cli.allow_plaintext_auth,
+            embedded,
+        })
+    }
+
+    /// Whether this is the embedded demo server.
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The login task for these credentials.
+    pub(crate) fn login(&self) -> Login {
+        let method = match self.method {
+            AuthArg::Auto => AuthMethod::Auto,
+            AuthArg::User => AuthMethod::User,
+            AuthArg::Apop => AuthMethod::Apop,
+            AuthArg::Plain => AuthMethod::Sasl(MechanismKind::Plain),
+            AuthArg::Login => AuthMethod::Sasl(MechanismKind::Login),
+            AuthArg::CramMd5 => AuthMethod::Sasl(MechanismKind::CramMd5),
+            AuthArg::Xoauth2 => AuthMethod::Sasl(MechanismKind::XOAuth2),
+            AuthArg::Oauthbearer => AuthMethod::Sasl(MechanismKind::OAuthBearer),
+            AuthArg::ScramSha1 => AuthMethod::Sasl(MechanismKind::ScramSha1),
+            AuthArg::ScramSha256 => AuthMethod::Sasl(MechanismKind::ScramSha256),
+        };
+        Login::new(self.user.clone(), self.password.clone())
+            .method(method)
+            .allow_plaintext(self.allow_plaintext)
+    }
+
+    /// Connects (TLS as configured) and reads the greeting.
+    pub(crate) async fn connect(&self) -> Result<Client, CliError> {
+        tracing::info!(
+            host = self.options.host(),
+            port = self.options.effective_port(),
+            tls = ?self.options.tls_mode(),
+            "connecting"
+        );
+        Ok(Client::connect(&self.options).await?)
+    }
+
+    /// Connects and logs in.
+    pub(crate) async fn session(&self) -> Result<Client, CliError> {
+        let mut client = self.connect().await?;
+        let outcome = client.login(self.login()).await?;
+        tracing::info!(
+            method = outcome.method,
+            pipelining = client.protocol().is_pipelining(),
+            "logged in"
+        );
+        Ok(client)
+    }
+}
+
+/// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`.
+fn password(cli: &Cli) -> Result<Secret, CliError> {
+    let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+    match (&cli.password_file, &cli.password_command) {
+        (Some(_), Some(_)) => Err(CliError::Usage(
+            "give either --password-file or --password-command, not both".into(),
+        )),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(CliError::io(format!("cannot read {}", path.display())))?;
+            Ok(Secret::from(first_line(&text)))
+        }
+        (None, Some(command)) => {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(CliError::io("cannot run --password-command"))?;
+            if !output.status.success() {
+                return Err(CliError::Other(format!(
+                    "--password-command failed ({})",
+                    output.status
+                )));
+            }
+            Ok(Secret::from(first_line(&String::from_utf8_lossy(
+                &output.stdout,
+            ))))
+        }
+        (None, None) => std::env::var("POP3_PASSWORD")
+            .map(Secret::from)
+            .map_err(|_| {
+                CliError::Usage(
+                    "no password: set POP3_PASSWORD, or pass --password-file or --password-command"
+                        .into(),
+                )
+            }),
+    }
+}

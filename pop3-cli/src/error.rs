@@ -1,0 +1,90 @@
+//! The command's errors and exit codes (`CLI.md`).
+
+use std::process::ExitCode;
+
+use pop3_net::ErrorKind;
+
+/// Exit codes of the contract.
+pub(crate) mod exit {
+    pub(crate) const ERROR: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const AUTH: u8 = 3;
+    pub(crate) const SECURITY: u8 = 4;
+    pub(crate) const PARTIAL: u8 = 5;
+}
+
+/// What can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The POP3 session failed.
+    #[error("{0}")]
+    Pop3(#[from] pop3_net::Error),
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The invocation cannot work (missing user or password...).
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else, already phrased.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+
+    /// The exit code for this error.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Self::Pop3(e) => match e.kind() {
+                ErrorKind::Auth => exit::AUTH,
+                ErrorKind::Security => exit::SECURITY,
+                ErrorKind::Usage | ErrorKind::Config => exit::USAGE,
+                _ => exit::ERROR,
+            },
+            Self::Usage(_) => exit::USAGE,
+            Self::Io { .. } | Self::Other(_) => exit::ERROR,
+        })
+    }
+
+    /// One line, no backtrace; server text is already escaped by the library.
+    pub(crate) fn one_line(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        // Include causes the top message does not already show.
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        text.replace(['\r', '\n'], " ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let auth = CliError::Pop3(pop3_net::Error::Protocol(pop3_proto::Error::AuthFailed(
+            pop3_proto::Status::err(None, "no"),
+        )));
+        assert_eq!(auth.exit_code(), ExitCode::from(3));
+        let tls = CliError::Pop3(pop3_net::Error::Protocol(
+            pop3_proto::Error::StartTlsUnavailable,
+        ));
+        assert_eq!(tls.exit_code(), ExitCode::from(4));
+        assert_eq!(CliError::Usage("x".into()).exit_code(), ExitCode::from(2));
+        assert_eq!(CliError::Other("x".into()).exit_code(), ExitCode::from(1));
+    }
+}
