@@ -107,7 +107,8 @@ impl Capability {
             ("LANG", []) => Some(Self::Lang),
             ("IMPLEMENTATION", [_, ..]) => {
                 // Keep the text after the name as sent, internal spacing included.
-                Some(Self::Implementation(text[name.len()..].trim().to_owned()))
+                let after_name = &text.trim_ascii_start()[name.len()..];
+                Some(Self::Implementation(after_name.trim_ascii().to_owned()))
             }
             ("UTF8", rest) => user_flag(rest).map(|user| Self::Utf8 { user }),
             ("LOGIN-DELAY", [secs, rest @ ..]) => secs
@@ -252,7 +253,8 @@ impl Capabilities {
         self.entries.iter().map(|(c, _)| c)
     }
 
-    /// The capability lines exactly as the server sent them (lossily decoded as UTF-8).
+    /// The capability lines as the server sent them: lossily decoded as UTF-8, without
+    /// the ASCII whitespace around them.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(_, l)| l.as_str())
     }
@@ -397,6 +399,10 @@ mod tests {
         assert_eq!(
             Capability::parse(b"IMPLEMENTATION Shlemazle  Plotz-v302").unwrap(),
             Capability::Implementation("Shlemazle  Plotz-v302".into())
+        );
+        assert_eq!(
+            Capability::parse(b"\t IMPLEMENTATION Dovecot v2 ").unwrap(),
+            Capability::Implementation("Dovecot v2".into())
         );
         assert_eq!(
             Capability::parse(b"UTF8 USER").unwrap(),

@@ -810,7 +810,7 @@ impl Client {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let text = String::from_utf8_lossy(line).trim().to_owned();
+                    let text = String::from_utf8_lossy(line.trim_ascii()).into_owned();
                     caps.push(Capability::parse(line)?, text);
                     caps.len()
                 }

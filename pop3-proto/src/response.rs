@@ -151,10 +151,6 @@ impl Status {
     /// or NUL, and a response code with characters RFC 2449 does not allow.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         check_text("status text", &self.text)?;
-        out.extend_from_slice(match self.kind {
-            StatusKind::Ok => b"+OK",
-            StatusKind::Err => b"-ERR",
-        });
         if let Some(code) = &self.code {
             let valid = !code.as_str().is_empty()
                 && code
@@ -167,6 +163,12 @@ impl Status {
                     reason: "must be '/'-separated levels of 0x21-0x7F except '/' and ']'",
                 });
             }
+        }
+        out.extend_from_slice(match self.kind {
+            StatusKind::Ok => b"+OK",
+            StatusKind::Err => b"-ERR",
+        });
+        if let Some(code) = &self.code {
             out.extend_from_slice(b" [");
             out.extend_from_slice(code.as_str().as_bytes());
             out.push(b']');
@@ -380,6 +382,17 @@ impl MaildropSize {
     }
 }
 
+fn nonzero_msg(msg: u32) -> Result<(), Error> {
+    if msg == 0 {
+        Err(Error::InvalidArgument {
+            field: "message number",
+            reason: "0 is not a message",
+        })
+    } else {
+        Ok(())
+    }
+}
+
 fn decimal<T: std::str::FromStr>(i: &[u8]) -> IResult<&[u8], T> {
     map_res(digit1, |d: &[u8]| {
         std::str::from_utf8(d)
@@ -424,9 +437,12 @@ impl ScanListing {
         }
     }
 
-    /// Encodes `msg size` without line end (server side).
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Encodes `msg size` without line end (server side). Message 0 is refused, as the
+    /// parser refuses it.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        nonzero_msg(self.msg)?;
         out.extend_from_slice(format!("{} {}", self.msg, self.octets).as_bytes());
+        Ok(())
     }
 }
 
@@ -515,9 +531,12 @@ impl UidListing {
         }
     }
 
-    /// Encodes `msg uid` without line end (server side).
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Encodes `msg uid` without line end (server side). Message 0 is refused, as the
+    /// parser refuses it.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        nonzero_msg(self.msg)?;
         out.extend_from_slice(format!("{} {}", self.msg, self.uid).as_bytes());
+        Ok(())
     }
 }
 
@@ -626,9 +645,13 @@ mod tests {
         assert_eq!(out, b"-ERR [IN-USE] Mailbox is locked\r\n");
         assert_eq!(Status::parse(&out[..out.len() - 2]).unwrap(), s);
         assert!(Status::ok("a\r\nb").encode(&mut Vec::new()).is_err());
+        let mut refused = Vec::new();
+        let bad_code = Status::err(Some(RespCode::Other("A]".into())), "");
+        assert!(bad_code.encode(&mut refused).is_err());
+        assert!(refused.is_empty(), "nothing written on error");
         assert!(
-            Status::err(Some(RespCode::Other("A]".into())), "")
-                .encode(&mut out)
+            ScanListing { msg: 0, octets: 1 }
+                .encode(&mut refused)
                 .is_err()
         );
     }

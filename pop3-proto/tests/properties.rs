@@ -157,11 +157,11 @@ proptest! {
     fn listings_round_trip(msg in number(), octets in any::<u64>(), uid in "[!-~]{1,70}", messages in any::<u32>()) {
         let scan = ScanListing { msg, octets };
         let mut wire = Vec::new();
-        scan.encode(&mut wire);
+        scan.encode(&mut wire).unwrap();
         prop_assert_eq!(ScanListing::parse(&wire).unwrap(), scan);
         let listing = UidListing { msg, uid: Uid::new(&uid).unwrap() };
         let mut wire = Vec::new();
-        listing.encode(&mut wire);
+        listing.encode(&mut wire).unwrap();
         prop_assert_eq!(UidListing::parse(&wire).unwrap(), listing);
         let size = MaildropSize { messages, octets };
         let mut wire = Vec::new();

@@ -330,6 +330,12 @@ impl Scram {
         let user = stringprep::saslprep(&self.user).map_err(|_| SaslError::InvalidCredentials {
             reason: "SCRAM user name contains characters SASLprep prohibits",
         })?;
+        if user.is_empty() {
+            // RFC 5802: saslname is 1*(value-safe-char / "=2C" / "=3D").
+            return Err(SaslError::InvalidCredentials {
+                reason: "SCRAM user name is empty (after SASLprep)",
+            });
+        }
         let password = saslprep_password(&self.password)?;
         let client_first_bare = format!("n={},r={nonce}", escape_saslname(&user));
         let message = format!("n,,{client_first_bare}");
@@ -532,6 +538,18 @@ impl Mechanism for Scram {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn empty_user_name_never_leaves_the_client() {
+        for user in ["", "\u{AD}"] {
+            let mut client = Scram::sha256(user, &Secret::from("pencil")).with_nonce("abc");
+            assert!(matches!(
+                client.initial_response(),
+                Err(SaslError::InvalidCredentials { .. })
+            ));
+        }
+    }
+
     use super::*;
 
     const SHA1_NONCE: &str = "fyko+d2lbbFgONRv9qkxdawL";

@@ -15,7 +15,7 @@
 //! assert_eq!(reader.next_line()?, None); // "RE" is incomplete
 //!
 //! let mut out = Vec::new();
-//! encode_scan_listings(&[ScanListing { msg: 1, octets: 120 }], &mut out);
+//! encode_scan_listings(&[ScanListing { msg: 1, octets: 120 }], &mut out)?;
 //! assert_eq!(out, b"+OK 1 messages\r\n1 120\r\n.\r\n");
 //! # Ok::<(), pop3_proto::Error>(())
 //! ```
@@ -127,24 +127,28 @@ pub fn encode_capabilities(caps: &[Capability], out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// Encodes the answer to LIST.
-pub fn encode_scan_listings(items: &[ScanListing], out: &mut Vec<u8>) {
-    let lines = items.iter().map(|s| {
+/// Encodes the answer to LIST. Refuses message number 0.
+pub fn encode_scan_listings(items: &[ScanListing], out: &mut Vec<u8>) -> Result<(), Error> {
+    let mut lines = Vec::with_capacity(items.len());
+    for item in items {
         let mut line = Vec::new();
-        s.encode(&mut line);
-        line
-    });
+        item.encode(&mut line)?;
+        lines.push(line);
+    }
     encode_listing(&format!("{} messages", items.len()), lines, out);
+    Ok(())
 }
 
-/// Encodes the answer to UIDL.
-pub fn encode_uid_listings(items: &[UidListing], out: &mut Vec<u8>) {
-    let lines = items.iter().map(|u| {
+/// Encodes the answer to UIDL. Refuses message number 0.
+pub fn encode_uid_listings(items: &[UidListing], out: &mut Vec<u8>) -> Result<(), Error> {
+    let mut lines = Vec::with_capacity(items.len());
+    for item in items {
         let mut line = Vec::new();
-        u.encode(&mut line);
-        line
-    });
+        item.encode(&mut line)?;
+        lines.push(line);
+    }
     encode_listing("", lines, out);
+    Ok(())
 }
 
 /// Encodes the answer to LANG without argument.

@@ -640,8 +640,10 @@ impl<B: Backend> Session<B> {
                     })
                     .collect();
                 let mut out = Vec::new();
-                encode_scan_listings(&items, &mut out);
-                self.emit_raw(&out);
+                match encode_scan_listings(&items, &mut out) {
+                    Ok(()) => self.emit_raw(&out),
+                    Err(_) => self.err(None, "LIST failed"),
+                }
             }
             Command::List(Some(n)) => {
                 if let Some(i) = self.message(n) {
@@ -658,8 +660,10 @@ impl<B: Backend> Session<B> {
                     })
                     .collect();
                 let mut out = Vec::new();
-                encode_uid_listings(&items, &mut out);
-                self.emit_raw(&out);
+                match encode_uid_listings(&items, &mut out) {
+                    Ok(()) => self.emit_raw(&out),
+                    Err(_) => self.err(None, "UIDL failed"),
+                }
             }
             Command::Uidl(Some(n)) => {
                 if let Some(i) = self.message(n) {
