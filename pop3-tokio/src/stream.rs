@@ -85,24 +85,32 @@ impl Stream {
         Ok(())
     }
 
+    /// The open connection, plain or TLS.
+    fn duplex(&mut self) -> Result<&mut dyn Duplex, Error> {
+        match self {
+            Self::Plain(plain) => Ok(plain),
+            Self::Tls(tls) => Ok(tls.as_mut()),
+            Self::Broken => Err(Error::Config("the connection failed earlier".into())),
+        }
+    }
+
     /// Writes everything and flushes: one batch of commands, one TCP write.
     pub(crate) async fn send(
         &mut self,
         bytes: &[u8],
         options: &ConnectOptions,
     ) -> Result<(), Error> {
-        let limit = options.timeout_settings().io;
-        match self {
-            Self::Plain(tcp) => limited("writing to the server", limit, tcp.write_all(bytes)).await,
-            Self::Tls(tls) => {
-                let write = async {
-                    tls.write_all(bytes).await?;
-                    tls.flush().await
-                };
-                limited("writing to the server", limit, write).await
-            }
-            Self::Broken => Err(Error::Config("the connection failed earlier".into())),
-        }
+        let io = self.duplex()?;
+        let write = async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        };
+        limited(
+            "writing to the server",
+            options.timeout_settings().io,
+            write,
+        )
+        .await
     }
 
     /// Reads what is available; 0 means the server closed.
@@ -111,13 +119,14 @@ impl Stream {
         buf: &mut [u8],
         options: &ConnectOptions,
     ) -> Result<usize, Error> {
-        let limit = options.timeout_settings().io;
-        let read = match self {
-            Self::Plain(tcp) => limited("reading from the server", limit, tcp.read(buf)).await,
-            Self::Tls(tls) => limited("reading from the server", limit, tls.read(buf)).await,
-            Self::Broken => return Err(Error::Config("the connection failed earlier".into())),
-        };
-        match read {
+        let io = self.duplex()?;
+        match limited(
+            "reading from the server",
+            options.timeout_settings().io,
+            io.read(buf),
+        )
+        .await
+        {
             // A peer that closes without close_notify: the core knows whether a response
             // was complete, so report it as a close.
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -127,3 +136,8 @@ impl Stream {
         }
     }
 }
+
+/// A connection of either kind, as one object.
+trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
