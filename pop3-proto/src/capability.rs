@@ -80,8 +80,9 @@ impl Capability {
     /// Parses one CAPA line (without its line end). Names are case-insensitive; a known
     /// name with arguments that do not fit its grammar is kept as [`Capability::Other`].
     pub fn parse(line: &[u8]) -> Result<Self, Error> {
-        let text = std::str::from_utf8(line)
-            .map_err(|_| Error::malformed("capability", "not valid UTF-8", line))?;
+        // Lenient: a Latin-1 IMPLEMENTATION line must not end the session.
+        let text = String::from_utf8_lossy(line);
+        let text = text.as_ref();
         let mut words = text.split_ascii_whitespace();
         let Some(name) = words.next() else {
             return Err(Error::malformed("capability", "empty line", line));
@@ -423,7 +424,10 @@ mod tests {
             }
         );
         assert!(Capability::parse(b"   ").is_err());
-        assert!(Capability::parse(b"\xff").is_err());
+        assert_eq!(
+            Capability::parse(b"IMPLEMENTATION Serveur d\xe9mo").unwrap(),
+            Capability::Implementation("Serveur d\u{fffd}mo".into())
+        );
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub struct Limits {
     pub listing_items: usize,
     /// Longest SASL challenge line (base64 encoded).
     pub sasl_challenge: usize,
+    /// Most lines in a CAPA answer (each line can carry many arguments, so this is much
+    /// lower than `listing_items`).
+    pub capabilities: usize,
+    /// Most bytes in one listing, all lines together.
+    pub listing_bytes: usize,
 }
 
 impl Default for Limits {
@@ -71,6 +76,8 @@ impl Default for Limits {
             listing_line: 1024,
             listing_items: 1_000_000,
             sasl_challenge: 16 * 1024,
+            capabilities: 256,
+            listing_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -193,13 +200,24 @@ pub enum Event {
 }
 
 /// The I/O the driver must do before calling [`Client::progress`] again.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the length of output, not its bytes (they may carry credentials).
+#[derive(Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Io {
     /// Write these bytes to the server, all of them, in one write where possible.
     Output(Vec<u8>),
     /// Read from the server and call [`Client::enqueue_input`].
     NeedMoreInput,
+}
+
+impl fmt::Debug for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Output(bytes) => write!(f, "Output({} bytes)", bytes.len()),
+            Self::NeedMoreInput => f.write_str("NeedMoreInput"),
+        }
+    }
 }
 
 /// Why [`Client::progress`] did not return an event.
@@ -223,8 +241,10 @@ impl From<Error> for Interrupt {
 enum Expect {
     Simple,
     Stat,
-    Scan,
-    Uid,
+    /// `LIST n`: the answer must be about message n.
+    Scan(u32),
+    /// `UIDL n`: the answer must be about message n.
+    Uid(u32),
     ScanListings,
     UidListings,
     Capabilities,
@@ -250,9 +270,9 @@ impl Expect {
             Command::Capa => Self::Capabilities,
             Command::Stat => Self::Stat,
             Command::List(None) => Self::ScanListings,
-            Command::List(Some(_)) => Self::Scan,
+            Command::List(Some(n)) => Self::Scan(*n),
             Command::Uidl(None) => Self::UidListings,
-            Command::Uidl(Some(_)) => Self::Uid,
+            Command::Uidl(Some(n)) => Self::Uid(*n),
             Command::Retr(_) | Command::Top { .. } => Self::Body,
             Command::Quit => Self::Quit,
             Command::Lang(None) => Self::Languages,
@@ -281,7 +301,6 @@ struct InFlight {
     len: usize,
 }
 
-#[derive(Debug)]
 struct Queued {
     flight: InFlight,
     bytes: Vec<u8>,
@@ -290,7 +309,8 @@ struct Queued {
 /// A multi-line response being received.
 #[derive(Debug)]
 enum Receiving {
-    Listing(Listing),
+    /// A listing and the bytes it took so far.
+    Listing(Listing, usize),
     Body(DotDecoder),
 }
 
@@ -323,7 +343,6 @@ enum Listing {
 /// assert!(caps.pipelining());
 /// # Ok::<(), pop3_proto::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Client {
     config: Config,
     state: State,
@@ -341,6 +360,26 @@ pub struct Client {
     next_id: u64,
     greeting: Option<Greeting>,
     capabilities: Option<Capabilities>,
+}
+
+/// Shows the session's shape, never the bytes: queued and written commands may carry a
+/// password or a SASL response.
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("tls", &self.tls)
+            .field("failed", &self.failed)
+            .field("pipelining", &self.is_pipelining())
+            .field(
+                "in_flight",
+                &self.in_flight.iter().map(|f| f.keyword).collect::<Vec<_>>(),
+            )
+            .field("queued", &self.queued.len())
+            .field("output_bytes", &self.output.len())
+            .field("input_bytes", &self.input.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -566,7 +605,10 @@ impl Client {
     /// The error to report when the server closed the connection, which also ends the
     /// session. After QUIT was answered this is the normal end.
     pub fn connection_closed(&mut self) -> Error {
-        let during = if self.state == State::Closed && !self.failed {
+        let refused = self.greeting.as_ref().is_some_and(|g| !g.status.is_ok());
+        let during = if refused {
+            "after the server refused the session"
+        } else if self.state == State::Closed && !self.failed {
             "after QUIT"
         } else if self.state == State::Greeting {
             "before the greeting"
@@ -584,6 +626,15 @@ impl Client {
     fn fail(&mut self) {
         self.failed = true;
         self.state = State::Closed;
+    }
+
+    /// Ends the session locally: nothing more is sent or accepted. For a session that
+    /// must not be trusted (e.g. a server that failed to authenticate itself) or whose
+    /// exchange was abandoned half-way; the driver should close the connection.
+    pub fn abort(&mut self) {
+        self.fail();
+        self.queued.clear();
+        self.output.clear();
     }
 
     /// Advances the session: returns the next event, or the I/O needed to get one.
@@ -720,30 +771,31 @@ impl Client {
         }
         let single = |reply| Ok(Event::Ok { id, reply });
         let text = status.text.as_bytes();
-        let reply =
-            match expect {
-                Expect::Stat => Reply::Stat(MaildropSize::parse(text).map_err(|_| {
+        let reply = match expect {
+            Expect::Stat => {
+                Reply::Stat(MaildropSize::parse(text).map_err(|_| {
                     Error::malformed("STAT reply", "expected '+OK count size'", line)
-                })?),
-                Expect::Scan => Reply::Scan(ScanListing::parse(text)?),
-                Expect::Uid => Reply::Uid(UidListing::parse(text)?),
-                Expect::ScanListings => return self.read_listing(Listing::Scan(vec![])),
-                Expect::UidListings => return self.read_listing(Listing::Uid(vec![])),
-                Expect::Capabilities => {
-                    return self.read_listing(Listing::Capabilities(Capabilities::default()));
-                }
-                Expect::Languages => return self.read_listing(Listing::Languages(vec![])),
-                Expect::Body => {
-                    self.receiving = Some(Receiving::Body(DotDecoder::new()));
-                    return single(Reply::BodyFollows(status));
-                }
-                Expect::Simple
-                | Expect::User
-                | Expect::Login
-                | Expect::Auth
-                | Expect::Stls
-                | Expect::Quit => Reply::Done(status),
-            };
+                })?)
+            }
+            Expect::Scan(n) => Reply::Scan(about(n, ScanListing::parse(text)?, |s| s.msg, line)?),
+            Expect::Uid(n) => Reply::Uid(about(n, UidListing::parse(text)?, |u| u.msg, line)?),
+            Expect::ScanListings => return self.read_listing(Listing::Scan(vec![]), 0),
+            Expect::UidListings => return self.read_listing(Listing::Uid(vec![]), 0),
+            Expect::Capabilities => {
+                return self.read_listing(Listing::Capabilities(Capabilities::default()), 0);
+            }
+            Expect::Languages => return self.read_listing(Listing::Languages(vec![]), 0),
+            Expect::Body => {
+                self.receiving = Some(Receiving::Body(DotDecoder::new()));
+                return single(Reply::BodyFollows(status));
+            }
+            Expect::Simple
+            | Expect::User
+            | Expect::Login
+            | Expect::Auth
+            | Expect::Stls
+            | Expect::Quit => Reply::Done(status),
+        };
         self.complete_front();
         single(reply)
     }
@@ -751,7 +803,7 @@ impl Client {
     fn continue_multi_line(&mut self, receiving: Receiving) -> Result<Event, Interrupt> {
         match receiving {
             Receiving::Body(decoder) => self.read_body(decoder),
-            Receiving::Listing(listing) => self.read_listing(listing),
+            Receiving::Listing(listing, bytes) => self.read_listing(listing, bytes),
         }
     }
 
@@ -784,16 +836,24 @@ impl Client {
         }
     }
 
-    fn read_listing(&mut self, mut listing: Listing) -> Result<Event, Interrupt> {
+    fn read_listing(&mut self, mut listing: Listing, mut bytes: usize) -> Result<Event, Interrupt> {
         let id = self.front_id()?;
         let limits = self.config.limits;
+        let max_items = match listing {
+            Listing::Capabilities(_) => limits.capabilities,
+            _ => limits.listing_items,
+        };
         loop {
             let Some(line) = self.take_line(limits.listing_line, LineKind::Listing)? else {
-                self.receiving = Some(Receiving::Listing(listing));
+                self.receiving = Some(Receiving::Listing(listing, bytes));
                 return Err(Interrupt::Io(Io::NeedMoreInput));
             };
             if line.as_ref() == b"." {
                 break;
+            }
+            bytes += line.len() + 2;
+            if bytes > limits.listing_bytes {
+                return Err(Error::TooManyItems { limit: max_items }.into());
             }
             let line = line.strip_prefix(b".").unwrap_or(&line);
             let count = match &mut listing {
@@ -819,17 +879,28 @@ impl Client {
                     v.len()
                 }
             };
-            if count > limits.listing_items {
-                return Err(Error::TooManyItems {
-                    limit: limits.listing_items,
-                }
-                .into());
+            if count > max_items {
+                return Err(Error::TooManyItems { limit: max_items }.into());
             }
         }
         self.complete_front();
         let reply = match listing {
-            Listing::Scan(v) => Reply::ScanListings(v),
-            Listing::Uid(v) => Reply::UidListings(v),
+            Listing::Scan(v) => {
+                unique(&v, |s| s.msg, "scan listing", "message number listed twice")?;
+                Reply::ScanListings(v)
+            }
+            Listing::Uid(v) => {
+                // UIDs identify messages across sessions (deletion by UID relies on it):
+                // RFC 1939 §7 requires them, and the numbers, to be unique.
+                unique(&v, |u| u.msg, "UIDL listing", "message number listed twice")?;
+                unique(
+                    &v,
+                    |u| u.uid.as_str(),
+                    "UIDL listing",
+                    "unique-id listed twice",
+                )?;
+                Reply::UidListings(v)
+            }
             Listing::Capabilities(caps) => {
                 self.capabilities = Some(caps.clone());
                 Reply::Capabilities(caps)
@@ -856,6 +927,34 @@ impl Client {
             None => Ok(None),
         }
     }
+}
+
+/// A single-message answer must be about the message asked for.
+fn about<T>(asked: u32, item: T, msg: impl Fn(&T) -> u32, line: &[u8]) -> Result<T, Error> {
+    if msg(&item) == asked {
+        Ok(item)
+    } else {
+        Err(Error::malformed(
+            "listing",
+            "answer is about another message",
+            line,
+        ))
+    }
+}
+
+/// Fails if two items of a listing share a key.
+fn unique<'a, T, K: Ord + 'a>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+    what: &'static str,
+    reason: &'static str,
+) -> Result<(), Error> {
+    let mut keys: Vec<K> = items.iter().map(key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(Error::malformed(what, reason, b""));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -329,6 +329,94 @@ fn long_initial_response_waits_for_the_empty_challenge() {
     );
 }
 
+/// A server that does not know the password: a well-formed SCRAM server-first, then
+/// `after_final` to the client-final and `after_cancel` to `*`.
+struct ScramImpostor {
+    after_final: Vec<u8>,
+    after_cancel: &'static [u8],
+    pending: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl ScramImpostor {
+    fn new(after_final: Vec<u8>, after_cancel: &'static [u8]) -> Self {
+        Self {
+            after_final,
+            after_cancel,
+            pending: Vec::new(),
+            out: b"+OK ready\r\n".to_vec(),
+        }
+    }
+}
+
+impl common::Peer for ScramImpostor {
+    fn receive(&mut self, bytes: &[u8]) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = String::from_utf8(line).unwrap();
+            let line = line.trim_end();
+            if line == "CAPA" {
+                self.out
+                    .extend_from_slice(b"+OK\r\nSASL SCRAM-SHA-256\r\n.\r\n");
+            } else if let Some(ir) = line.strip_prefix("AUTH SCRAM-SHA-256 ") {
+                let first = String::from_utf8(b64.decode(ir).unwrap()).unwrap();
+                let nonce = first.rsplit("r=").next().unwrap();
+                let server_first = format!("r={nonce}srv,s={},i=4096", b64.encode(b"salt"));
+                pop3_proto::server::encode_challenge(server_first.as_bytes(), &mut self.out);
+            } else if line == "*" {
+                self.out.extend_from_slice(self.after_cancel);
+            } else {
+                self.out.extend_from_slice(&self.after_final);
+            }
+        }
+    }
+
+    fn send(&mut self) -> Option<Vec<u8>> {
+        Some(std::mem::take(&mut self.out))
+    }
+}
+
+/// A SCRAM server that never proves it knows the password must not leave a usable
+/// session behind, whether it skips its proof or forges it and then ignores our `*`.
+#[test]
+fn unauthenticated_scram_server_leaves_no_usable_session() {
+    let mut forged = Vec::new();
+    let v = format!(
+        "v={}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0u8; 32])
+    );
+    pop3_proto::server::encode_challenge(v.as_bytes(), &mut forged);
+    for (after_final, after_cancel) in [
+        (b"+OK welcome\r\n".to_vec(), &b""[..]),
+        (forged, &b"+OK fine\r\n"[..]),
+    ] {
+        let mut peer = ScramImpostor::new(after_final, after_cancel);
+        let mut client = Client::new(Config {
+            implicit_tls: true,
+            ..Config::default()
+        });
+        let login =
+            Login::new("alice", "s3cret").method(AuthMethod::Sasl(MechanismKind::ScramSha256));
+        let error = run(
+            &mut client,
+            &mut peer,
+            login,
+            &mut whole(),
+            &mut Transcript::default(),
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Security, "{error}");
+        assert_eq!(client.state(), pop3_proto::State::Closed);
+        assert!(
+            client.send(pop3_proto::Command::Retr(1)).is_err(),
+            "the session is unusable"
+        );
+    }
+}
+
 #[test]
 fn forged_scram_server_signature_is_a_security_error() {
     // A server that does not know the password cannot produce v=; the client must
@@ -392,4 +480,65 @@ fn forged_scram_server_signature_is_a_security_error() {
     };
     assert_eq!(result.kind(), ErrorKind::Security, "{result}");
     assert!(String::from_utf8_lossy(&t.client_wrote).ends_with("*\r\n"));
+}
+
+/// STLS through the raw `Exec` path requests the handshake too; and a handshake completed
+/// outside any task does not confuse the next task.
+#[test]
+fn stls_outside_login() {
+    let mut peer = Script::new(
+        b"+OK ready\r\n",
+        &[
+            (b"STLS\r\n", b"+OK go\r\n"),
+            (b"CAPA\r\n", b"+OK\r\nUSER\r\n.\r\n"),
+        ],
+    );
+    let mut client = Client::new(Config::default());
+    let mut t = Transcript::default();
+    run(
+        &mut client,
+        &mut peer,
+        pop3_proto::task::Greet,
+        &mut whole(),
+        &mut t,
+    )
+    .unwrap();
+    run(
+        &mut client,
+        &mut peer,
+        pop3_proto::task::Exec::new(pop3_proto::Command::Stls),
+        &mut whole(),
+        &mut t,
+    )
+    .unwrap();
+    assert!(client.is_tls());
+    let caps = run(
+        &mut client,
+        &mut peer,
+        pop3_proto::task::Capa::new(),
+        &mut whole(),
+        &mut t,
+    )
+    .unwrap();
+    assert!(caps.user());
+
+    // By hand: send STLS, read +OK, report the handshake, then run a task.
+    let mut client = Client::new(Config::default());
+    client.enqueue_input(b"+OK hi\r\n");
+    assert!(client.progress().is_ok());
+    client.send(pop3_proto::Command::Stls).unwrap();
+    let _ = client.progress();
+    client.enqueue_input(b"+OK go\r\n");
+    assert!(client.progress().is_ok());
+    client.tls_established().unwrap();
+    let mut peer = Script::new(b"", &[(b"CAPA\r\n", b"+OK\r\nUSER\r\n.\r\n")]);
+    let caps = run(
+        &mut client,
+        &mut peer,
+        pop3_proto::task::Capa::new(),
+        &mut whole(),
+        &mut t,
+    )
+    .unwrap();
+    assert!(caps.user());
 }

@@ -519,3 +519,108 @@ fn tolerates_sloppy_servers() {
         .collect();
     assert_eq!(body, b"line\n.dot\n");
 }
+
+#[test]
+fn capa_answers_are_bounded_in_lines_and_bytes() {
+    let mut c = greeted(Config::default());
+    c.send(Command::Capa).unwrap();
+    drain(&mut c).unwrap();
+    // Each line splits into hundreds of arguments: lines are capped far below
+    // listing_items.
+    let line = format!("X{}\r\n", " a".repeat(500));
+    let mut answer = b"+OK\r\n".to_vec();
+    for _ in 0..300 {
+        answer.extend_from_slice(line.as_bytes());
+    }
+    c.enqueue_input(&answer);
+    assert!(matches!(
+        drain(&mut c),
+        Err(Error::TooManyItems { limit: 256 })
+    ));
+
+    let config = Config {
+        limits: Limits {
+            listing_bytes: 100,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let mut c = logged_in(config);
+    c.send(Command::List(None)).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK\r\n");
+    for n in 1..=20 {
+        c.enqueue_input(format!("{n} 100\r\n").as_bytes());
+    }
+    assert!(matches!(drain(&mut c), Err(Error::TooManyItems { .. })));
+}
+
+#[test]
+fn a_latin1_capability_line_does_not_end_the_session() {
+    let mut c = greeted(Config::default());
+    c.send(Command::Capa).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK\r\nUSER\r\nIMPLEMENTATION Serveur d\xe9mo\r\n.\r\n");
+    let (events, _) = drain(&mut c).unwrap();
+    assert!(
+        matches!(&events[..], [Event::Ok { reply: Reply::Capabilities(caps), .. }]
+        if caps.implementation() == Some("Serveur d\u{fffd}mo"))
+    );
+}
+
+#[test]
+fn duplicate_uids_and_mismatched_answers_are_refused() {
+    // Deletion by UID relies on UIDs being unique (RFC 1939 §7).
+    let mut c = logged_in(Config::default());
+    c.send(Command::Uidl(None)).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK\r\n1 same\r\n2 same\r\n.\r\n");
+    assert!(matches!(
+        drain(&mut c),
+        Err(Error::Malformed {
+            reason: "unique-id listed twice",
+            ..
+        })
+    ));
+
+    let mut c = logged_in(Config::default());
+    c.send(Command::List(None)).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK\r\n1 10\r\n1 20\r\n.\r\n");
+    assert!(matches!(drain(&mut c), Err(Error::Malformed { .. })));
+
+    let mut c = logged_in(Config::default());
+    c.send(Command::Uidl(Some(2))).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK 3 other-message\r\n");
+    assert!(matches!(
+        drain(&mut c),
+        Err(Error::Malformed {
+            reason: "answer is about another message",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn debug_output_never_shows_queued_credentials() {
+    let mut c = greeted(Config::default());
+    c.send(Command::User("alice".into())).unwrap();
+    // In lockstep, PASS waits in the local queue behind USER.
+    c.send(Command::Pass("hunter2".into())).unwrap();
+    let dump = format!("{c:?}");
+    let as_numbers = b"hunter2"
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        !dump.contains("hunter2") && !dump.contains(&as_numbers),
+        "{dump}"
+    );
+    let Err(Interrupt::Io(io)) = c.progress() else {
+        panic!()
+    };
+    assert!(format!("{io:?}").starts_with("Output("), "{io:?}");
+    assert!(!format!("{io:?}").contains("80, 65, 83, 83"));
+}

@@ -167,9 +167,10 @@ impl SaslError {
     /// Whether the failure is about the server's trustworthiness rather than our
     /// credentials: a forged SCRAM signature, or parameters meant to weaken the exchange.
     pub fn is_security(&self) -> bool {
+        // Incomplete: only SCRAM verifies the server, so a server that skipped its proof.
         matches!(
             self,
-            Self::ServerSignatureMismatch | Self::IterationCount { .. }
+            Self::ServerSignatureMismatch | Self::IterationCount { .. } | Self::Incomplete { .. }
         )
     }
 

@@ -300,8 +300,12 @@ impl Login {
 
     fn logged_in(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
         if let Some(mechanism) = self.mechanism.as_mut() {
-            // SCRAM: a server that never proved it knows the password is not trusted.
-            mechanism.complete()?;
+            // SCRAM: a server that never proved it knows the password is not trusted, and
+            // neither is the session it just accepted.
+            if let Err(e) = mechanism.complete() {
+                client.abort();
+                return Err(e.into());
+            }
         }
         self.ask_capa(client, Stage::CapaAfterLogin)
     }
@@ -362,7 +366,12 @@ impl Task for Login {
             (Stage::Auth, Event::Challenge { id, data }) if ours(&id) => {
                 self.on_challenge(client, &data)
             }
-            (Stage::Cancelling(_), Event::Err { id, .. } | Event::Ok { id, .. }) if ours(&id) => {
+            (Stage::Cancelling(_), event @ (Event::Err { .. } | Event::Ok { .. })) if matches!(&event, Event::Err { id, .. } | Event::Ok { id, .. } if ours(id)) =>
+            {
+                if matches!(event, Event::Ok { .. }) {
+                    // Logged in although we gave up: that session must not be used.
+                    client.abort();
+                }
                 match std::mem::replace(&mut self.stage, Stage::CapaAfterLogin) {
                     Stage::Cancelling(e) => Err(e.into()),
                     _ => Err(Error::SessionFailed),

@@ -116,7 +116,8 @@ pub trait Task {
 }
 
 /// What the driver must do next for an [`Execution`].
-#[derive(Debug)]
+///
+/// `Debug` shows the length of `Write`, not its bytes (they may carry credentials).
 #[must_use]
 pub enum Action<O> {
     /// Write these bytes to the server (in one write, then flush).
@@ -132,12 +133,26 @@ pub enum Action<O> {
     Done(O),
 }
 
+impl<O: std::fmt::Debug> std::fmt::Debug for Action<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Write(bytes) => write!(f, "Write({} bytes)", bytes.len()),
+            Self::Read => f.write_str("Read"),
+            Self::StartTls => f.write_str("StartTls"),
+            Self::Body(event) => f.debug_tuple("Body").field(event).finish(),
+            Self::Done(output) => f.debug_tuple("Done").field(output).finish(),
+        }
+    }
+}
+
 /// Runs one task on a client; the adapter's whole job is to perform its [`Action`]s.
 #[derive(Debug)]
 pub struct Execution<T: Task> {
     task: T,
     started: bool,
     deferred: Option<T::Output>,
+    /// This execution asked the driver for a TLS handshake; its completion is ours.
+    awaiting_tls: bool,
 }
 
 impl<T: Task> Execution<T> {
@@ -147,6 +162,7 @@ impl<T: Task> Execution<T> {
             task,
             started: false,
             deferred: None,
+            awaiting_tls: false,
         }
     }
 
@@ -174,11 +190,21 @@ impl<T: Task> Execution<T> {
                     self.deferred = Some(output);
                     return Ok(Action::Body(event));
                 }
-                Step::StartTls => return Ok(Action::StartTls),
+                Step::StartTls => {
+                    self.awaiting_tls = true;
+                    return Ok(Action::StartTls);
+                }
                 Step::Done(output) => return Ok(Action::Done(output)),
             }
             step = match client.progress() {
-                Ok(event) => self.task.handle(client, event)?,
+                // A handshake someone else asked for (e.g. STLS sent by hand): not ours.
+                Ok(Event::TlsEstablished) if !self.awaiting_tls => Step::Continue,
+                Ok(event) => {
+                    if event == Event::TlsEstablished {
+                        self.awaiting_tls = false;
+                    }
+                    self.task.handle(client, event)?
+                }
                 Err(Interrupt::Io(Io::Output(bytes))) => return Ok(Action::Write(bytes)),
                 Err(Interrupt::Io(Io::NeedMoreInput)) => return Ok(Action::Read),
                 Err(Interrupt::Error(e)) => return Err(e),

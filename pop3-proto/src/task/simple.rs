@@ -267,7 +267,12 @@ impl Task for Quit {
 }
 
 /// Any single command, with its typed [`Reply`]; for RETR and TOP the body is streamed
-/// as [`BodyEvent`]s and the reply returned at its end.
+/// as [`BodyEvent`]s and the reply returned at its end, and after STLS the TLS handshake
+/// is requested before the reply is returned.
+///
+/// This is the raw path: it applies none of [`Login`](super::Login)'s security policy
+/// (plaintext credentials, required STLS). AUTH is refused: its challenges need `Login`
+/// or your own task.
 ///
 /// ```
 /// use pop3_proto::{Command, task::Exec};
@@ -278,7 +283,10 @@ impl Task for Quit {
 pub struct Exec {
     shot: OneShot,
     msg: u32,
-    body: Option<Reply>,
+    /// The reply held back until the body or the TLS handshake is done.
+    pending: Option<Reply>,
+    stls: bool,
+    auth: bool,
 }
 
 impl Exec {
@@ -288,10 +296,14 @@ impl Exec {
             Command::Retr(n) | Command::Top { msg: n, .. } => n,
             _ => 0,
         };
+        let stls = command == Command::Stls;
+        let auth = matches!(command, Command::Auth { .. });
         Self {
             shot: OneShot::new(command),
             msg,
-            body: None,
+            pending: None,
+            stls,
+            auth,
         }
     }
 }
@@ -300,6 +312,12 @@ impl Task for Exec {
     type Output = Reply;
 
     fn start(&mut self, client: &mut Client) -> Result<Step<Reply>, Error> {
+        if self.auth {
+            return Err(Error::InvalidArgument {
+                field: "command",
+                reason: "AUTH needs a task that answers challenges (Login)",
+            });
+        }
         self.shot.start(client)?;
         Ok(Step::Continue)
     }
@@ -307,17 +325,26 @@ impl Task for Exec {
     fn handle(&mut self, _: &mut Client, event: Event) -> Result<Step<Reply>, Error> {
         let msg = self.msg;
         match event {
+            Event::TlsEstablished if self.stls => self
+                .pending
+                .take()
+                .map(Step::Done)
+                .ok_or_else(|| unexpected(&event)),
             Event::Body { id, chunk } if Some(id) == self.shot.id => {
                 Ok(Step::Body(BodyEvent::Data { msg, chunk }))
             }
             Event::BodyEnd { id } if Some(id) == self.shot.id => {
-                let reply = self.body.take().ok_or_else(|| unexpected(&event))?;
+                let reply = self.pending.take().ok_or_else(|| unexpected(&event))?;
                 Ok(Step::BodyThenDone(BodyEvent::End { msg }, reply))
             }
             event => match self.shot.reply(event)? {
                 Reply::BodyFollows(status) => {
-                    self.body = Some(Reply::BodyFollows(status.clone()));
+                    self.pending = Some(Reply::BodyFollows(status.clone()));
                     Ok(Step::Body(BodyEvent::Start { msg, status }))
+                }
+                reply if self.stls => {
+                    self.pending = Some(reply);
+                    Ok(Step::StartTls)
                 }
                 reply => Ok(Step::Done(reply)),
             },
