@@ -149,8 +149,12 @@ pub(crate) struct ListArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("destination").required(true).args(["eml_dir", "maildir", "mbox"])))]
 pub(crate) struct FetchArgs {
-    /// Store each message as DIR/<UID>.eml, exactly as the server sent it (CRLF).
-    #[arg(long = "eml-dir", value_name = "DIR")]
+    /// Store each message as an `.eml` file named after its UID.
+    #[arg(
+        long = "eml-dir",
+        value_name = "DIR",
+        help = "Store each message as DIR/<UID>.eml, exactly as the server sent it (CRLF)"
+    )]
     pub(crate) eml_dir: Option<PathBuf>,
     /// Store into a Maildir (created if missing), LF line ends.
     #[arg(long, value_name = "DIR")]
