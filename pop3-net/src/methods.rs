@@ -24,7 +24,9 @@ macro_rules! client_methods {
         /// input; hands body events to `sink`.
         ///
         /// If the sink fails, the rest of the response is still read (and dropped) so the
-        /// session stays usable, and the sink's error is returned.
+        /// session stays usable, and the sink's error is returned. A socket error or a
+        /// timeout ends the session: responses may be half-read, so every later call fails
+        /// instead of matching an old answer to a new command.
         pub $($asyncness)? fn run<T: $crate::__private::Task>(
             &mut self,
             task: T,
@@ -34,23 +36,29 @@ macro_rules! client_methods {
             let mut exec = $crate::__private::Execution::new(task);
             let mut sink_error = None;
             loop {
-                match exec.step(&mut self.core)? {
-                    Action::Write(bytes) => self.stream.send(&bytes, &self.options) $($aw)* ?,
+                let action = exec.step(&mut self.core)?;
+                // Socket failures leave responses half-read: the session is over.
+                let io: Result<(), $crate::Error> = match action {
+                    Action::Write(bytes) => self.stream.send(&bytes, &self.options) $($aw)*,
                     Action::Read => {
-                        let n = self.stream.receive(&mut self.buffer, &self.options) $($aw)* ?;
-                        if n == 0 {
-                            return Err(self.core.connection_closed().into());
+                        match self.stream.receive(&mut self.buffer, &self.options) $($aw)* {
+                            Ok(0) => Err(self.core.connection_closed().into()),
+                            Ok(n) => {
+                                self.core.enqueue_input(&self.buffer[..n]);
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
                         }
-                        self.core.enqueue_input(&self.buffer[..n]);
                     }
-                    Action::StartTls => {
-                        self.stream.start_tls(&self.options) $($aw)* ?;
-                        self.core.tls_established()?;
-                    }
+                    Action::StartTls => match self.stream.start_tls(&self.options) $($aw)* {
+                        Ok(()) => self.core.tls_established().map_err(Into::into),
+                        Err(e) => Err(e),
+                    },
                     Action::Body(event) => {
                         if sink_error.is_none() {
                             sink_error = sink.body(event) $($aw)* .err();
                         }
+                        Ok(())
                     }
                     Action::Done(output) => {
                         return match sink_error {
@@ -58,6 +66,10 @@ macro_rules! client_methods {
                             None => Ok(output),
                         };
                     }
+                };
+                if let Err(e) = io {
+                    self.core.abort();
+                    return Err(e);
                 }
             }
         }

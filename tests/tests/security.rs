@@ -150,7 +150,65 @@ async fn truncated_and_garbage_responses_fail<S: Session>() {
     assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
 }
 
+/// A loopback server answering STAT late, after `delay`.
+fn late_stat_server(delay: std::time::Duration) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().unwrap();
+        let _ = writer.write_all(b"+OK ready\r\n");
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            let answer: &[u8] = match line.as_str() {
+                "CAPA" => b"+OK\r\nUSER\r\n.\r\n",
+                "STAT" => {
+                    std::thread::sleep(delay);
+                    b"+OK 1 1\r\n"
+                }
+                "QUIT" => b"+OK bye\r\n",
+                _ => b"+OK\r\n",
+            };
+            if writer.write_all(answer).is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+/// A timeout in the middle of an exchange ends the session: the next call must not read
+/// the late answer as its own.
+async fn a_timeout_ends_the_session<S: Session>() {
+    let addr = late_stat_server(std::time::Duration::from_millis(800));
+    let options = pop3_net::ConnectOptions::new("127.0.0.1")
+        .port(addr.port())
+        .tls(TlsMode::Plain)
+        .timeout(std::time::Duration::from_millis(200));
+    let mut session = S::connect(&options).await.unwrap();
+    let login = Login::new("alice", "secret")
+        .method(AuthMethod::User)
+        .allow_plaintext(true);
+    session.login(login).await.unwrap();
+    let first = session.stat().await.unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::Timeout, "{first}");
+    // The late "+OK 1 1" must not be taken as the answer to this STAT.
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let second = session.stat().await.unwrap_err();
+    assert!(
+        matches!(
+            second,
+            pop3_net::Error::Protocol(pop3_proto::Error::SessionFailed)
+        ),
+        "{second}"
+    );
+}
+
 on_every_runtime!(
+    a_timeout_ends_the_session,
     injection_after_stls_aborts,
     stripped_stls_is_detected,
     refused_stls_stops_the_login,
