@@ -38,6 +38,8 @@ const LIMITS: Limits = Limits {
     listing_line: 256,
     listing_items: 1000,
     sasl_challenge: 1024,
+    capabilities: 64,
+    listing_bytes: 64 * 1024,
 };
 
 /// The most the client may keep buffered when it asks for more input: an unfinished line
