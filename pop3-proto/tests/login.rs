@@ -380,7 +380,8 @@ impl common::Peer for ScramImpostor {
 }
 
 /// A SCRAM server that never proves it knows the password must not leave a usable
-/// session behind, whether it skips its proof or forges it and then ignores our `*`.
+/// session behind, whether it skips its proof, or forges it (we then cancel with `*`,
+/// which it may accept or ignore).
 #[test]
 fn unauthenticated_scram_server_leaves_no_usable_session() {
     let mut forged = Vec::new();
@@ -391,7 +392,8 @@ fn unauthenticated_scram_server_leaves_no_usable_session() {
     pop3_proto::server::encode_challenge(v.as_bytes(), &mut forged);
     for (after_final, after_cancel) in [
         (b"+OK welcome\r\n".to_vec(), &b""[..]),
-        (forged, &b"+OK fine\r\n"[..]),
+        (forged.clone(), &b"+OK fine\r\n"[..]),
+        (forged, &b"-ERR cancelled\r\n"[..]),
     ] {
         let mut peer = ScramImpostor::new(after_final, after_cancel);
         let mut client = Client::new(Config {
@@ -409,77 +411,12 @@ fn unauthenticated_scram_server_leaves_no_usable_session() {
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Security, "{error}");
-        assert_eq!(client.state(), pop3_proto::State::Closed);
+        assert_ne!(client.state(), pop3_proto::State::Transaction);
         assert!(
             client.send(pop3_proto::Command::Retr(1)).is_err(),
             "the session is unusable"
         );
     }
-}
-
-#[test]
-fn forged_scram_server_signature_is_a_security_error() {
-    // A server that does not know the password cannot produce v=; the client must
-    // cancel instead of believing the +OK that may follow.
-    let mut peer = Script::new(
-        b"+OK ready\r\n",
-        &[(b"CAPA\r\n", b"+OK\r\nSASL SCRAM-SHA-256\r\n.\r\n")],
-    );
-    // Drive by hand: the client-first contains a random nonce, so script the rest.
-    let mut client = Client::new(Config {
-        implicit_tls: true,
-        ..Config::default()
-    });
-    let mut t = Transcript::default();
-    let login = Login::new("alice", "s3cret");
-    let mut exec = pop3_proto::task::Execution::new(login);
-    let mut fed_first = false;
-    let mut scripted_first = false;
-    let result = loop {
-        match exec.step(&mut client) {
-            Ok(pop3_proto::task::Action::Write(bytes)) => {
-                t.client_wrote.extend_from_slice(&bytes);
-                let text = String::from_utf8_lossy(&bytes).to_string();
-                if text.starts_with("AUTH SCRAM-SHA-256 ") {
-                    use base64::Engine as _;
-                    let ir = base64::engine::general_purpose::STANDARD
-                        .decode(text.trim_end().rsplit(' ').next().unwrap())
-                        .unwrap();
-                    let nonce = String::from_utf8(ir)
-                        .unwrap()
-                        .rsplit("r=")
-                        .next()
-                        .unwrap()
-                        .to_owned();
-                    let first = format!("r={nonce}srv,s=c2FsdA==,i=4096");
-                    let mut line = Vec::new();
-                    pop3_proto::server::encode_challenge(first.as_bytes(), &mut line);
-                    client.enqueue_input(&line);
-                    scripted_first = true;
-                } else if scripted_first && !fed_first {
-                    fed_first = true;
-                    let mut line = Vec::new();
-                    pop3_proto::server::encode_challenge(
-                        b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                        &mut line,
-                    );
-                    client.enqueue_input(&line);
-                } else if text == "*\r\n" {
-                    client.enqueue_input(b"-ERR cancelled\r\n");
-                } else {
-                    common::Peer::receive(&mut peer, &bytes);
-                }
-            }
-            Ok(pop3_proto::task::Action::Read) => {
-                let bytes = common::Peer::send(&mut peer).unwrap();
-                client.enqueue_input(&bytes);
-            }
-            Ok(other) => panic!("{other:?}"),
-            Err(e) => break e,
-        }
-    };
-    assert_eq!(result.kind(), ErrorKind::Security, "{result}");
-    assert!(String::from_utf8_lossy(&t.client_wrote).ends_with("*\r\n"));
 }
 
 /// STLS through the raw `Exec` path requests the handshake too; and a handshake completed
