@@ -128,7 +128,8 @@ fn check_capability(line: &[u8]) {
     };
     if let Capability::Implementation(text) = &cap {
         // The text is "the text after the name on the line, internal spacing included".
-        let line = std::str::from_utf8(line).expect("parsed lines are UTF-8");
+        // Capability lines are decoded leniently (U+FFFD for invalid UTF-8).
+        let line = String::from_utf8_lossy(line);
         let after_name = line
             .trim_start_matches(|c: char| c.is_ascii_whitespace())
             .split_once(|c: char| c.is_ascii_whitespace())

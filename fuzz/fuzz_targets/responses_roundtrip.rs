@@ -107,6 +107,8 @@ fn config() -> Config {
         limits: Limits {
             listing_line: 1 << 20,
             status_line: 1 << 20,
+            capabilities: usize::MAX,
+            listing_bytes: usize::MAX,
             ..Limits::default()
         },
         ..Config::default()
@@ -268,7 +270,10 @@ fn scan(item: ScanListing) {
         assert!(out.is_empty(), "nothing written on error");
         return;
     }
-    assert_eq!(ScanListing::parse(&out).expect("encoded listing parses"), item);
+    assert_eq!(
+        ScanListing::parse(&out).expect("encoded listing parses"),
+        item
+    );
 }
 
 fn scans(items: &[ScanListing]) {
@@ -281,7 +286,11 @@ fn scans(items: &[ScanListing]) {
     match ask(&mut client, Command::List(None), &wire) {
         Ok(Reply::ScanListings(got)) => assert_eq!(got, items),
         Ok(other) => panic!("LIST answered with {other:?}"),
-        Err(e) => assert!(items.iter().any(|s| s.msg == 0), "{e}"),
+        // The client refuses message 0 and repeated message numbers.
+        Err(e) => assert!(
+            items.iter().any(|s| s.msg == 0) || has_duplicates(items.iter().map(|s| s.msg)),
+            "{e}"
+        ),
     }
 }
 
@@ -292,7 +301,10 @@ fn uid(item: &UidListing) {
         assert!(out.is_empty(), "nothing written on error");
         return;
     }
-    assert_eq!(&UidListing::parse(&out).expect("encoded listing parses"), item);
+    assert_eq!(
+        &UidListing::parse(&out).expect("encoded listing parses"),
+        item
+    );
 }
 
 fn uids(items: &[UidListing]) {
@@ -305,8 +317,21 @@ fn uids(items: &[UidListing]) {
     match ask(&mut client, Command::Uidl(None), &wire) {
         Ok(Reply::UidListings(got)) => assert_eq!(got, items),
         Ok(other) => panic!("UIDL answered with {other:?}"),
-        Err(e) => assert!(items.iter().any(|u| u.msg == 0), "{e}"),
+        // The client refuses message 0 and, as RFC 1939 requires them unique, repeated
+        // message numbers or UIDs.
+        Err(e) => assert!(
+            items.iter().any(|u| u.msg == 0)
+                || has_duplicates(items.iter().map(|u| u.msg))
+                || has_duplicates(items.iter().map(|u| u.uid.as_str())),
+            "{e}"
+        ),
     }
+}
+
+fn has_duplicates<K: Ord>(keys: impl Iterator<Item = K>) -> bool {
+    let mut keys: Vec<K> = keys.collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 fn size(size: MaildropSize) {

@@ -214,7 +214,10 @@ fn round_trip(selector: u8, messages: &[&[u8]]) {
                 return;
             };
             // RFC 5802's saslname is 1*char: an empty user never leaves the client.
-            assert!(!first.expose().starts_with(b"n,,n=,"), "empty SCRAM user name sent");
+            assert!(
+                !first.expose().starts_with(b"n,,n=,"),
+                "empty SCRAM user name sent"
+            );
             let stored = secret.clone();
             let mut server = ScramServer::new(
                 hash,
