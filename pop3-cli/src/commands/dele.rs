@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use crate::args::DeleArgs;
 use crate::connect::Target;
 use crate::error::{CliError, exit};
-use crate::output;
 
 pub(crate) async fn run(
     target: &Target,
@@ -33,22 +32,9 @@ pub(crate) async fn run(
             .iter()
             .find(|(_, u)| u == uid)
             .and_then(|(msg, _)| outcomes.iter().find(|o| o.msg == *msg));
-        let (committed, why) = match outcome {
-            None => (false, "no such UID on the server".to_owned()),
-            Some(o) => match &o.result {
-                Ok(()) if quit.committed => (true, String::new()),
-                Ok(()) => (false, format!("QUIT did not commit: {}", quit.status)),
-                Err(status) => (false, status.to_string()),
-            },
-        };
-        deleted += usize::from(committed);
-        if json {
-            output::json(&serde_json::json!({ "uid": uid, "deleted": committed }));
-        } else if committed {
-            output::line(&format!("deleted {uid}"));
-        } else {
-            eprintln!("pop3: not deleted {uid}: {}", output::clean(&why));
-        }
+        let result = super::deletion(outcome, &quit);
+        deleted += usize::from(result.is_ok());
+        super::report_deletion(uid, &result, json, true);
     }
     Ok(match deleted {
         d if d == args.uids.len() => ExitCode::SUCCESS,

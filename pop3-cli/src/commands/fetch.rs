@@ -226,21 +226,11 @@ async fn delete(
     let outcomes = client.dele_many(msgs).await?;
     let quit = client.quit().await?;
     let mut deleted = 0;
-    for outcome in outcomes {
+    for outcome in &outcomes {
         let uid = uids.get(&outcome.msg).map_or("?", String::as_str);
-        let committed = quit.committed && outcome.result.is_ok();
-        deleted += usize::from(committed);
-        if json {
-            output::json(&serde_json::json!({ "uid": uid, "deleted": committed }));
-        } else if committed {
-            eprintln!("deleted {uid}");
-        } else {
-            let why = match &outcome.result {
-                Err(status) => status.to_string(),
-                Ok(()) => format!("QUIT did not commit: {}", quit.status),
-            };
-            eprintln!("not deleted {uid}: {}", output::clean(&why));
-        }
+        let result = super::deletion(Some(outcome), &quit);
+        deleted += usize::from(result.is_ok());
+        super::report_deletion(uid, &result, json, false);
     }
     Ok(deleted)
 }

@@ -7,6 +7,8 @@ mod list;
 
 use std::process::ExitCode;
 
+use pop3_proto::task::{Outcome, QuitOutcome};
+
 use crate::args::{Cli, Command};
 use crate::connect::Target;
 use crate::error::CliError;
@@ -37,4 +39,26 @@ async fn stat(target: &Target, json: bool) -> Result<ExitCode, CliError> {
         output::line(&format!("{} {}", size.messages, size.octets));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the deletion of one message was committed: its DELE accepted and QUIT
+/// confirming; otherwise why not.
+pub(crate) fn deletion(outcome: Option<&Outcome>, quit: &QuitOutcome) -> Result<(), String> {
+    match outcome.map(|o| &o.result) {
+        None => Err("no such UID on the server".to_owned()),
+        Some(Err(status)) => Err(status.to_string()),
+        Some(Ok(())) if quit.committed => Ok(()),
+        Some(Ok(())) => Err(format!("QUIT did not commit: {}", quit.status)),
+    }
+}
+
+/// Reports one UID's deletion: a JSON object on stdout, or `deleted UID` (on stdout when
+/// the deletion is the command's output, else on stderr) and failures on stderr.
+pub(crate) fn report_deletion(uid: &str, result: &Result<(), String>, json: bool, to_stdout: bool) {
+    match result {
+        _ if json => output::json(&serde_json::json!({ "uid": uid, "deleted": result.is_ok() })),
+        Ok(()) if to_stdout => output::line(&format!("deleted {uid}")),
+        Ok(()) => eprintln!("deleted {uid}"),
+        Err(why) => eprintln!("pop3: not deleted {uid}: {}", output::clean(why)),
+    }
 }
