@@ -213,89 +213,49 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
     );
 }
 
-#[test]
-fn starttls_required_but_not_offered_sends_no_credential() {
-    let mut peer = Script::new(
-        b"+OK ready\r\n",
-        &[(b"CAPA\r\n", b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n")],
-    );
+/// A login requiring STLS against a scripted server; checks that no credential left.
+fn stls_login(steps: &[(&[u8], &[u8])]) -> Result<LoginOutcome, Error> {
+    let mut peer = Script::new(b"+OK ready\r\n", steps);
     let mut client = Client::new(Config::default());
     let mut t = Transcript::default();
-    let result = run(
-        &mut client,
-        &mut peer,
-        Login::new("alice", "s3cret")
-            .starttls(true)
-            .allow_plaintext(true),
-        &mut whole(),
-        &mut t,
-    );
-    assert!(matches!(result, Err(Error::StartTlsUnavailable)));
+    // allow_plaintext does not weaken the STLS requirement.
+    let login = Login::new("alice", "s3cret")
+        .starttls(true)
+        .allow_plaintext(true);
+    let result = run(&mut client, &mut peer, login, &mut whole(), &mut t);
     no_credentials(&t);
+    result
+}
+
+#[test]
+fn starttls_required_but_not_offered_sends_no_credential() {
+    let result = stls_login(&[(b"CAPA\r\n", b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n")]);
+    assert!(matches!(result, Err(Error::StartTlsUnavailable)));
 }
 
 #[test]
 fn starttls_required_and_capa_fails_sends_no_credential() {
-    let mut peer = Script::new(
-        b"+OK ready\r\n",
-        &[(b"CAPA\r\n", b"-ERR unknown command\r\n")],
-    );
-    let mut client = Client::new(Config::default());
-    let mut t = Transcript::default();
-    let result = run(
-        &mut client,
-        &mut peer,
-        Login::new("alice", "s3cret").starttls(true),
-        &mut whole(),
-        &mut t,
-    );
+    let result = stls_login(&[(b"CAPA\r\n", b"-ERR unknown command\r\n")]);
     assert!(matches!(result, Err(Error::CapabilitiesUnavailable(_))));
-    no_credentials(&t);
 }
 
 #[test]
 fn starttls_refused_sends_no_credential() {
-    let mut peer = Script::new(
-        b"+OK ready\r\n",
-        &[
-            (b"CAPA\r\n", b"+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
-            (b"STLS\r\n", b"-ERR TLS not available\r\n"),
-        ],
-    );
-    let mut client = Client::new(Config::default());
-    let mut t = Transcript::default();
-    let result = run(
-        &mut client,
-        &mut peer,
-        Login::new("alice", "s3cret").starttls(true),
-        &mut whole(),
-        &mut t,
-    );
+    let result = stls_login(&[
+        (b"CAPA\r\n", b"+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
+        (b"STLS\r\n", b"-ERR TLS not available\r\n"),
+    ]);
     assert!(matches!(result, Err(Error::StartTlsRefused(_))));
-    no_credentials(&t);
 }
 
 #[test]
 fn bytes_injected_after_stls_ok_abort_the_session() {
     // NO STARTTLS "B_1/B_2": the +OK and a forged CAPA answer in one segment.
-    let mut peer = Script::new(
-        b"+OK ready\r\n",
-        &[
-            (b"CAPA\r\n", b"+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
-            (b"STLS\r\n", b"+OK Begin TLS\r\n+OK\r\nPLAIN\r\n.\r\n"),
-        ],
-    );
-    let mut client = Client::new(Config::default());
-    let mut t = Transcript::default();
-    let result = run(
-        &mut client,
-        &mut peer,
-        Login::new("alice", "s3cret").starttls(true),
-        &mut whole(),
-        &mut t,
-    );
+    let result = stls_login(&[
+        (b"CAPA\r\n", b"+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
+        (b"STLS\r\n", b"+OK Begin TLS\r\n+OK\r\nPLAIN\r\n.\r\n"),
+    ]);
     assert!(matches!(result, Err(Error::StartTlsInjection { .. })));
-    no_credentials(&t);
 }
 
 #[test]

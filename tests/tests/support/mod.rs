@@ -145,8 +145,12 @@ impl Conn {
         matches!(self.transport, Transport::Tls(_))
     }
 
-    /// Runs a task, appending message bodies to `sink`.
-    pub fn run_into<T: Task>(&mut self, task: T, sink: &mut Vec<u8>) -> Result<T::Output, Failure> {
+    /// Runs a task, handing every body event to `on_body`: the one pump loop.
+    fn run_with<T: Task>(
+        &mut self,
+        task: T,
+        mut on_body: impl FnMut(BodyEvent),
+    ) -> Result<T::Output, Failure> {
         let mut exec = Execution::new(task);
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -163,11 +167,19 @@ impl Conn {
                     self.start_tls()?;
                     self.client.tls_established()?;
                 }
-                Action::Body(BodyEvent::Data { chunk, .. }) => sink.extend_from_slice(&chunk),
-                Action::Body(_) => {}
+                Action::Body(event) => on_body(event),
                 Action::Done(output) => return Ok(output),
             }
         }
+    }
+
+    /// Runs a task, appending message bodies to `sink`.
+    pub fn run_into<T: Task>(&mut self, task: T, sink: &mut Vec<u8>) -> Result<T::Output, Failure> {
+        self.run_with(task, |event| {
+            if let BodyEvent::Data { chunk, .. } = event {
+                sink.extend_from_slice(&chunk);
+            }
+        })
     }
 
     /// Runs a task, discarding bodies.
@@ -177,32 +189,16 @@ impl Conn {
 
     /// Runs a batch of RETR/TOP, returning each message's body separately (in order).
     pub fn fetch_each<T: Task>(&mut self, task: T) -> Result<(T::Output, Vec<Vec<u8>>), Failure> {
-        let mut exec = Execution::new(task);
-        let mut buf = vec![0u8; 32 * 1024];
         let mut bodies: Vec<Vec<u8>> = Vec::new();
-        loop {
-            match exec.step(&mut self.client)? {
-                Action::Write(bytes) => self.write_all(&bytes)?,
-                Action::Read => {
-                    let n = self.read(&mut buf)?;
-                    if n == 0 {
-                        return Err(Failure::Proto(self.client.connection_closed()));
-                    }
-                    self.client.enqueue_input(&buf[..n]);
+        let output = self.run_with(task, |event| match event {
+            BodyEvent::Start { .. } => bodies.push(Vec::new()),
+            BodyEvent::Data { chunk, .. } => {
+                if let Some(body) = bodies.last_mut() {
+                    body.extend_from_slice(&chunk);
                 }
-                Action::StartTls => {
-                    self.start_tls()?;
-                    self.client.tls_established()?;
-                }
-                Action::Body(BodyEvent::Start { .. }) => bodies.push(Vec::new()),
-                Action::Body(BodyEvent::Data { chunk, .. }) => {
-                    if let Some(body) = bodies.last_mut() {
-                        body.extend_from_slice(&chunk);
-                    }
-                }
-                Action::Body(_) => {}
-                Action::Done(output) => return Ok((output, bodies)),
             }
-        }
+            _ => {}
+        })?;
+        Ok((output, bodies))
     }
 }
