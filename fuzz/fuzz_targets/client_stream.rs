@@ -2,8 +2,8 @@
 //!
 //! Input layout: 6 header bytes, then the bytes "the server sends".
 //!
-//! * `h[0]` flags: bit 0 `Login::starttls(true)`; bits 1-2 pipelining (Auto/Always/Never);
-//!   bit 3 implicit TLS; bit 4 a PLAIN authzid; bit 5 a tiny pipelining window; bits 6-7
+//! * `h[0]` flags: bit 0 STLS required ([`TlsMode::StartTls`]); bits 1-2 pipelining
+//!   (Auto/Always/Never); bit 3 implicit TLS (when bit 0 is clear); bit 4 a PLAIN authzid; bit 5 a tiny pipelining window; bits 6-7
 //!   the line count for `TopMany`.
 //! * `h[1]` the authentication method (Auto, USER, APOP, or one SASL mechanism).
 //! * `h[2..6]` chunk sizes (see [`pop3_fuzz::chunk_size`]) cycled over the server bytes: the
@@ -31,7 +31,7 @@ use pop3_proto::task::{
     Action, AuthMethod, BodyEvent, DeleMany, Execution, List, ListOne, Login, Noop, Outcome, Quit,
     RetrMany, Rset, Stat, Task, TopMany, Uidl, UidlOne,
 };
-use pop3_proto::{Client, Config, Error, Limits, Pipelining, Secret, Window};
+use pop3_proto::{Client, Config, Error, Limits, Pipelining, Secret, TlsMode, Window};
 
 const LIMITS: Limits = Limits {
     status_line: 512,
@@ -172,23 +172,29 @@ fn method(selector: u8) -> AuthMethod {
         5 => AuthMethod::Sasl(MechanismKind::CramMd5),
         6 => AuthMethod::Sasl(MechanismKind::XOAuth2),
         7 => AuthMethod::Sasl(MechanismKind::OAuthBearer),
-        8 => AuthMethod::Custom(Box::new(
-            OAuthBearer::new("alice", &password)
-                .with_host("pop.example.com")
-                .with_port(995),
-        )),
+        8 => AuthMethod::custom(move || {
+            Box::new(
+                OAuthBearer::new("alice", &password)
+                    .with_host("pop.example.com")
+                    .with_port(995),
+            )
+        }),
         // SCRAM with a fixed nonce (so the fuzzer can complete the exchange) and a low
         // iteration bound (so a hostile i= cannot make an execution slow).
-        9 => AuthMethod::Custom(Box::new(
-            Scram::sha1("alice", &password)
-                .with_nonce("fyko+d2lbbFgONRv9qkxdawL")
-                .with_iteration_bounds(1, 512),
-        )),
-        _ => AuthMethod::Custom(Box::new(
-            Scram::sha256("alice", &password)
-                .with_nonce("rOprNGfwEbeRWgbNEkqO")
-                .with_iteration_bounds(1, 512),
-        )),
+        9 => AuthMethod::custom(move || {
+            Box::new(
+                Scram::sha1("alice", &password)
+                    .with_nonce("fyko+d2lbbFgONRv9qkxdawL")
+                    .with_iteration_bounds(1, 512),
+            )
+        }),
+        _ => AuthMethod::custom(move || {
+            Box::new(
+                Scram::sha256("alice", &password)
+                    .with_nonce("rOprNGfwEbeRWgbNEkqO")
+                    .with_iteration_bounds(1, 512),
+            )
+        }),
     }
 }
 
@@ -212,7 +218,11 @@ fuzz_target!(|data: &[u8]| {
             2 => Pipelining::Never,
             _ => Pipelining::Auto,
         },
-        implicit_tls: flags & 0x08 != 0,
+        tls: match (flags & 0x01 != 0, flags & 0x08 != 0) {
+            (true, _) => TlsMode::StartTls,
+            (false, true) => TlsMode::Implicit,
+            (false, false) => TlsMode::Plain,
+        },
     };
     let mut client = Client::new(config);
     let mut driver = Driver {
@@ -224,7 +234,6 @@ fuzz_target!(|data: &[u8]| {
 
     let mut login = Login::new("alice", "secret")
         .allow_plaintext(true)
-        .starttls(flags & 0x01 != 0)
         .method(method(header[1]));
     if flags & 0x10 != 0 {
         login = login.authzid("admin");

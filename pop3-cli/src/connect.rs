@@ -1,5 +1,6 @@
 //! From arguments to a logged-in session: options, credentials, the embedded server.
 
+use pop3_tokio::AsyncSession as _;
 use std::time::Duration;
 
 use pop3_net::{ConnectOptions, TlsMode};

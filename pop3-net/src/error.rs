@@ -99,22 +99,16 @@ impl Error {
         }
     }
 
-    /// Classifies a socket error: rustls errors surfacing through `io::Error` become
-    /// [`Error::Tls`], timeouts [`Error::Timeout`].
-    pub fn from_io(during: &'static str, source: io::Error, timeout: Duration) -> Self {
+    /// A socket error: rustls errors surfacing through `io::Error` become
+    /// [`Error::Tls`], everything else [`Error::Io`].
+    pub fn io(during: &'static str, source: io::Error) -> Self {
         if let Some(tls) = source
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>())
         {
             return Self::Tls(tls.clone());
         }
-        match source.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::Timeout {
-                what: during,
-                after: timeout,
-            },
-            _ => Self::Io { during, source },
-        }
+        Self::Io { during, source }
     }
 }
 
@@ -132,18 +126,9 @@ mod tests {
             io::ErrorKind::InvalidData,
             rustls::Error::NoCertificatesPresented,
         );
-        assert_eq!(
-            Error::from_io("handshake", wrapped, Duration::ZERO).kind(),
-            ErrorKind::Security
-        );
-        let timeout = io::Error::from(io::ErrorKind::WouldBlock);
-        assert!(matches!(
-            Error::from_io("reading", timeout, Duration::from_secs(1)),
-            Error::Timeout {
-                what: "reading",
-                ..
-            }
-        ));
+        assert_eq!(Error::io("handshake", wrapped).kind(), ErrorKind::Security);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(Error::io("reading", reset).kind(), ErrorKind::Io);
         assert_eq!(
             Error::Protocol(pop3_proto::Error::PlaintextAuthRefused).kind(),
             ErrorKind::Security

@@ -1,9 +1,18 @@
-//! What the pop3 runtime adapters share: connection options, the rustls client
-//! configuration, the error type and the body sink traits.
+//! The session layer every pop3 runtime adapter shares: the session traits, the
+//! transport, connection options, errors and body sinks.
 //!
-//! `pop3-sync`, `pop3-tokio` and `pop3-futures` re-export these, so the three adapters
-//! have the same options, the same errors and the same sinks, and contain nothing but the
-//! code that moves bytes between a socket and the `pop3-proto` core.
+//! * [`AsyncSession`] and its blocking twin [`BlockingSession`]: one required method
+//!   (run a `pop3-proto` task with a sink) and every POP3 operation provided on top.
+//! * [`Connector`]: opens new logged-in sessions ([`LoginConnector`]), which is what a
+//!   multi-connection coordinator needs.
+//! * [`transport`]: TLS (rustls, sans I/O) and the full-duplex pump, written once; an
+//!   async adapter supplies only a [`Socket`](transport::Socket) and a
+//!   [`Runtime`](transport::Runtime).
+//! * [`ConnectOptions`]: TLS mode, trust anchors, timeouts; the rustls configuration is
+//!   built once and shared.
+//!
+//! `pop3-sync`, `pop3-tokio` and `pop3-futures` re-export what their API takes and
+//! returns, so applications depend on one adapter only.
 //!
 //! ```
 //! use pop3_net::{ConnectOptions, TlsMode};
@@ -16,25 +25,35 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod connector;
 mod error;
-mod methods;
 mod options;
+mod session;
 mod sink;
 mod tls;
+pub mod transport;
 
+pub use connector::{BlockingConnector, BlockingDial, Connector, Dial, LoginConnector};
 pub use error::{Error, ErrorKind};
-pub use options::{ConnectOptions, Timeouts, TlsMode};
+pub use options::{ConnectOptions, Timeouts};
+pub use session::{AsyncSession, BlockingSession};
 pub use sink::{AsyncBodySink, BodySink, Discard, MessageBuffer};
+pub use transport::TlsInfo;
 
-/// Items the adapters' generated methods refer to. Not a public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use pop3_proto::Capabilities;
-    pub use pop3_proto::Client;
-    pub use pop3_proto::response::{Greeting, MaildropSize, ScanListing, Status, UidListing};
-    pub use pop3_proto::task::{
-        Action, BodyEvent, Capa, Dele, DeleMany, Execution, List, ListOne, Login, LoginOutcome,
-        Noop, Outcome, Quit, QuitOutcome, Retr, RetrMany, Rset, Stat, Task, Top, TopMany, Uidl,
-        UidlOne,
-    };
+// What the session API takes and returns, so that an application needs only its
+// adapter in Cargo.toml. The adapters re-export all of this.
+pub use pop3_proto::response::{MaildropSize, ScanListing, UidListing};
+pub use pop3_proto::sasl::{Mechanism, MechanismKind};
+pub use pop3_proto::task::{
+    AuthMethod, BodyEvent, Login, LoginOutcome, Outcome, QuitOutcome, Task,
+};
+/// The whole protocol core, for what the curated items above do not cover (the
+/// [`Client`](proto::Client) state machine that [`AsyncSession::protocol`] returns,
+/// other tasks, the wire codec).
+pub mod proto {
+    pub use pop3_proto::*;
 }
+pub use pop3_proto::{
+    Capabilities, Capability, Config, Greeting, Limits, Pipelining, RespCode, Secret, Status,
+    TlsMode, Uid, Window,
+};

@@ -1,39 +1,16 @@
 //! Connection options, the same for every adapter.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use pop3_proto::Pipelining;
+use pop3_proto::{Config, Pipelining, TlsMode};
 use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::Error;
 use crate::tls;
-
-/// How the connection is secured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TlsMode {
-    /// TLS from the first byte (POP3S, port 995). The default.
-    #[default]
-    Implicit,
-    /// Plaintext, then a required STLS upgrade before any credential (port 110). Never
-    /// opportunistic: a server that cannot upgrade fails the login.
-    StartTls,
-    /// No TLS at all (port 110). Credentials are refused unless the login explicitly
-    /// allows plaintext authentication.
-    Plain,
-}
-
-impl TlsMode {
-    /// The standard port: 995 for implicit TLS, 110 otherwise.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Self::Implicit => 995,
-            Self::StartTls | Self::Plain => 110,
-        }
-    }
-}
 
 /// Time limits. Each applies to one step: the TCP connect, the TLS handshake, and every
 /// single read or write (an idle timeout, not a limit on a whole transfer).
@@ -43,7 +20,7 @@ pub struct Timeouts {
     pub connect: Duration,
     /// The TLS handshake.
     pub handshake: Duration,
-    /// Any read or write.
+    /// Any read or write: the longest the connection may stay silent while we wait.
     pub io: Duration,
 }
 
@@ -58,11 +35,37 @@ impl Default for Timeouts {
     }
 }
 
+/// The rustls configuration, built once and shared by every clone of the options, so
+/// that N sessions share one root store and one TLS session cache (resumption).
+#[derive(Clone, Default)]
+struct TlsCache(Arc<OnceLock<Arc<ClientConfig>>>);
+
+impl fmt::Debug for TlsCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "built"
+        } else {
+            "not built"
+        })
+    }
+}
+
 /// Where and how to connect.
 ///
 /// Secure by default: implicit TLS, certificates verified against the webpki roots
 /// (plus any anchors you add), and the only way to skip verification is the explicitly
 /// named [`ConnectOptions::dangerous_accept_invalid_certificates`].
+///
+/// ```
+/// use pop3_net::{ConnectOptions, TlsMode};
+/// use std::time::Duration;
+///
+/// let options = ConnectOptions::new("pop.example.com")
+///     .tls(TlsMode::StartTls)
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(options.effective_port(), 110);
+/// assert_eq!(options.address(), "pop.example.com:110");
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     host: String,
@@ -72,11 +75,13 @@ pub struct ConnectOptions {
     webpki_roots: bool,
     accept_invalid_certificates: bool,
     timeouts: Timeouts,
-    proto: pop3_proto::Config,
+    protocol: Config,
+    tls_cache: TlsCache,
 }
 
 impl ConnectOptions {
-    /// Options for `host` (a DNS name or an IP address), implicit TLS on port 995.
+    /// Options for `host` (a DNS name, an IPv4 address, or an IPv6 address with or
+    /// without brackets), implicit TLS on port 995.
     pub fn new(host: impl Into<String>) -> Self {
         Self {
             host: host.into(),
@@ -86,7 +91,8 @@ impl ConnectOptions {
             webpki_roots: true,
             accept_invalid_certificates: false,
             timeouts: Timeouts::default(),
-            proto: pop3_proto::Config::default(),
+            protocol: Config::default(),
+            tls_cache: TlsCache::default(),
         }
     }
 
@@ -96,7 +102,8 @@ impl ConnectOptions {
         self
     }
 
-    /// The TLS mode (default [`TlsMode::Implicit`]).
+    /// The TLS mode (default [`TlsMode::Implicit`]). With [`TlsMode::StartTls`] every
+    /// login upgrades with STLS first, and fails if the server cannot.
     pub fn tls(mut self, mode: TlsMode) -> Self {
         self.tls = mode;
         self
@@ -114,6 +121,7 @@ impl ConnectOptions {
         if found == 0 {
             return Err(Error::Config("no certificate found in the PEM data".into()));
         }
+        self.tls_cache = TlsCache::default();
         Ok(self)
     }
 
@@ -121,6 +129,7 @@ impl ConnectOptions {
     /// webpki roots.
     pub fn without_webpki_roots(mut self) -> Self {
         self.webpki_roots = false;
+        self.tls_cache = TlsCache::default();
         self
     }
 
@@ -128,10 +137,11 @@ impl ConnectOptions {
     /// session, passwords included. For lab servers only.
     pub fn dangerous_accept_invalid_certificates(mut self, accept: bool) -> Self {
         self.accept_invalid_certificates = accept;
+        self.tls_cache = TlsCache::default();
         self
     }
 
-    /// Sets every timeout to `timeout`.
+    /// Sets every timeout (connect, handshake, idle I/O) to `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeouts = Timeouts {
             connect: timeout,
@@ -141,33 +151,60 @@ impl ConnectOptions {
         self
     }
 
-    /// Sets the timeouts one by one.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+    /// Sets the timeout of the TCP connect alone.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// Sets the timeout of the TLS handshake alone.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.handshake = timeout;
+        self
+    }
+
+    /// Sets the idle timeout of reads and writes alone.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.io = timeout;
         self
     }
 
     /// The pipelining policy (default [`Pipelining::Auto`]).
     pub fn pipelining(mut self, pipelining: Pipelining) -> Self {
-        self.proto.pipelining = pipelining;
+        self.protocol.pipelining = pipelining;
         self
     }
 
-    /// The core's configuration: limits, window, pipelining. Its `implicit_tls` field is
-    /// set from the TLS mode.
-    pub fn protocol(mut self, config: pop3_proto::Config) -> Self {
-        self.proto = config;
+    /// The protocol core's configuration: limits, window, pipelining. Its TLS mode is
+    /// always the one set with [`ConnectOptions::tls`].
+    pub fn protocol(mut self, config: Config) -> Self {
+        self.protocol = config;
         self
     }
 
-    /// The host.
+    /// The host as given.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The host to resolve or parse: an IPv6 literal without its brackets.
+    pub fn dial_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
     }
 
     /// The port that will be used.
     pub fn effective_port(&self) -> u16 {
         self.port.unwrap_or_else(|| self.tls.default_port())
+    }
+
+    /// `host:port` for messages, with an IPv6 literal in brackets.
+    pub fn address(&self) -> String {
+        let host = self.dial_host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.effective_port())
+        } else {
+            format!("{host}:{}", self.effective_port())
+        }
     }
 
     /// The TLS mode.
@@ -176,32 +213,38 @@ impl ConnectOptions {
     }
 
     /// The timeouts.
-    pub fn timeout_settings(&self) -> Timeouts {
+    pub fn timeouts(&self) -> Timeouts {
         self.timeouts
     }
 
-    /// The configuration for the core client of a new connection.
-    pub fn client_config(&self) -> pop3_proto::Config {
-        pop3_proto::Config {
-            implicit_tls: self.tls == TlsMode::Implicit,
-            ..self.proto
+    /// The configuration for the protocol core of a new connection.
+    pub fn protocol_config(&self) -> Config {
+        Config {
+            tls: self.tls,
+            ..self.protocol
         }
     }
 
     /// The name the server certificate must carry.
     pub fn server_name(&self) -> Result<ServerName<'static>, Error> {
-        let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        ServerName::try_from(host.to_owned())
+        ServerName::try_from(self.dial_host().to_owned())
             .map_err(|_| Error::Config(format!("invalid server name {:?}", self.host)))
     }
 
-    /// The rustls configuration these options describe.
-    pub fn rustls_config(&self) -> Result<Arc<ClientConfig>, Error> {
-        tls::client_config(
+    /// The rustls configuration these options describe. Built on first use and shared
+    /// by every clone of these options, so sessions opened from them share one root
+    /// store and one TLS session cache: later handshakes resume earlier sessions.
+    pub fn tls_config(&self) -> Result<Arc<ClientConfig>, Error> {
+        if let Some(config) = self.tls_cache.0.get() {
+            return Ok(Arc::clone(config));
+        }
+        let config = tls::client_config(
             &self.extra_roots,
             self.webpki_roots,
             self.accept_invalid_certificates,
-        )
+        )?;
+        // Two threads may race to build it; either result is the same configuration.
+        Ok(Arc::clone(self.tls_cache.0.get_or_init(|| config)))
     }
 
     /// Whether verification is disabled (the CLI warns about it).
@@ -219,21 +262,53 @@ mod tests {
         let o = ConnectOptions::new("pop.example.com");
         assert_eq!((o.tls_mode(), o.effective_port()), (TlsMode::Implicit, 995));
         assert!(!o.accepts_invalid_certificates());
-        assert!(o.client_config().implicit_tls);
+        assert_eq!(o.protocol_config().tls, TlsMode::Implicit);
         let o = o.tls(TlsMode::Plain);
         assert_eq!(o.effective_port(), 110);
-        assert!(!o.client_config().implicit_tls);
+        assert_eq!(o.protocol_config().tls, TlsMode::Plain);
     }
 
     #[test]
-    fn server_names() {
+    fn server_names_and_addresses() {
         assert!(ConnectOptions::new("127.0.0.1").server_name().is_ok());
         assert!(ConnectOptions::new("[::1]").server_name().is_ok());
         assert!(ConnectOptions::new("bad name").server_name().is_err());
+        assert_eq!(ConnectOptions::new("[::1]").dial_host(), "::1");
+        assert_eq!(ConnectOptions::new("::1").address(), "[::1]:995");
+        assert_eq!(ConnectOptions::new("[::1]").port(1).address(), "[::1]:1");
     }
 
     #[test]
     fn pem_roots() {
         assert!(ConnectOptions::new("h").add_root_pem(b"not pem").is_err());
+    }
+
+    #[test]
+    fn tls_config_is_built_once_and_shared_by_clones() {
+        let options = ConnectOptions::new("h");
+        let first = options.tls_config().expect("config");
+        let clone = options.clone();
+        assert!(Arc::ptr_eq(&first, &clone.tls_config().expect("config")));
+        // Changing what the configuration depends on builds a new one.
+        let insecure = clone.dangerous_accept_invalid_certificates(true);
+        assert!(!Arc::ptr_eq(
+            &first,
+            &insecure.tls_config().expect("config")
+        ));
+    }
+
+    #[test]
+    fn timeouts_one_by_one() {
+        let o = ConnectOptions::new("h")
+            .timeout(Duration::from_secs(5))
+            .io_timeout(Duration::from_secs(9));
+        assert_eq!(
+            o.timeouts(),
+            Timeouts {
+                connect: Duration::from_secs(5),
+                handshake: Duration::from_secs(5),
+                io: Duration::from_secs(9),
+            }
+        );
     }
 }

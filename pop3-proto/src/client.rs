@@ -116,8 +116,32 @@ pub enum Pipelining {
     Never,
 }
 
+/// How the connection is secured, which decides when credentials may be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (POP3S, port 995), or a stream the caller already
+    /// secured.
+    Implicit,
+    /// Plaintext, then a required STLS upgrade before any credential (port 110). Never
+    /// opportunistic: a server that cannot upgrade fails the login.
+    StartTls,
+    /// No TLS at all (port 110). Credentials are refused unless the login explicitly
+    /// allows plaintext authentication.
+    Plain,
+}
+
+impl TlsMode {
+    /// The standard port: 995 for implicit TLS, 110 otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Implicit => 995,
+            Self::StartTls | Self::Plain => 110,
+        }
+    }
+}
+
 /// Client configuration.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Limits on server input.
     pub limits: Limits,
@@ -125,8 +149,21 @@ pub struct Config {
     pub window: Window,
     /// The pipelining policy.
     pub pipelining: Pipelining,
-    /// Whether the transport is already encrypted (implicit TLS, port 995).
-    pub implicit_tls: bool,
+    /// How the connection is secured: encrypted from the start, upgraded with a
+    /// required STLS during login, or plaintext (the default: the core cannot see the
+    /// transport, so it assumes nothing is encrypted until told).
+    pub tls: TlsMode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            window: Window::default(),
+            pipelining: Pipelining::default(),
+            tls: TlsMode::Plain,
+        }
+    }
 }
 
 /// Identifies a command sent with [`Client::send`]; events carry it.
@@ -388,7 +425,7 @@ impl Client {
         Self {
             config,
             state: State::Greeting,
-            tls: config.implicit_tls,
+            tls: config.tls == TlsMode::Implicit,
             failed: false,
             input: BytesMut::with_capacity(16 * 1024),
             output: Vec::new(),

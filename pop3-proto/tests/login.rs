@@ -7,7 +7,7 @@ use common::{Script, Transcript, run, whole};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::server::session::{MemoryBackend, ServerOptions, Session};
 use pop3_proto::task::{AuthMethod, Login, LoginOutcome};
-use pop3_proto::{Client, Config, Error, ErrorKind, RespCode};
+use pop3_proto::{Client, Config, Error, ErrorKind, RespCode, TlsMode};
 
 fn server(options: ServerOptions) -> Session<MemoryBackend> {
     let backend = MemoryBackend {
@@ -27,8 +27,13 @@ fn login_with(
     if implicit_tls {
         peer.set_implicit_tls();
     }
+    let tls = if implicit_tls {
+        TlsMode::Implicit
+    } else {
+        TlsMode::Plain
+    };
     let mut client = Client::new(Config {
-        implicit_tls,
+        tls,
         ..Config::default()
     });
     let mut t = Transcript::default();
@@ -194,12 +199,15 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
         ..ServerOptions::default()
     };
     let mut peer = server(options);
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(Config {
+        tls: TlsMode::StartTls,
+        ..Config::default()
+    });
     let mut t = Transcript::default();
     let outcome = run(
         &mut client,
         &mut peer,
-        Login::new("alice", "s3cret").starttls(true),
+        Login::new("alice", "s3cret"),
         &mut whole(),
         &mut t,
     )
@@ -216,12 +224,13 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
 /// A login requiring STLS against a scripted server; checks that no credential left.
 fn stls_login(steps: &[(&[u8], &[u8])]) -> Result<LoginOutcome, Error> {
     let mut peer = Script::new(b"+OK ready\r\n", steps);
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(Config {
+        tls: TlsMode::StartTls,
+        ..Config::default()
+    });
     let mut t = Transcript::default();
     // allow_plaintext does not weaken the STLS requirement.
-    let login = Login::new("alice", "s3cret")
-        .starttls(true)
-        .allow_plaintext(true);
+    let login = Login::new("alice", "s3cret").allow_plaintext(true);
     let result = run(&mut client, &mut peer, login, &mut whole(), &mut t);
     no_credentials(&t);
     result
@@ -273,7 +282,7 @@ fn long_initial_response_waits_for_the_empty_challenge() {
     };
     let mut peer = Session::new(backend, options);
     let mut client = Client::new(Config {
-        implicit_tls: true,
+        tls: TlsMode::Implicit,
         ..Config::default()
     });
     peer.set_implicit_tls();
@@ -357,7 +366,7 @@ fn unauthenticated_scram_server_leaves_no_usable_session() {
     ] {
         let mut peer = ScramImpostor::new(after_final, after_cancel);
         let mut client = Client::new(Config {
-            implicit_tls: true,
+            tls: TlsMode::Implicit,
             ..Config::default()
         });
         let login =

@@ -241,7 +241,7 @@ fn session(
     server.set_implicit_tls();
     let mut client = Client::new(Config {
         pipelining,
-        implicit_tls: true,
+        tls: pop3_proto::TlsMode::Implicit,
         ..Config::default()
     });
     let mut sizes = chunks.iter().copied().cycle();

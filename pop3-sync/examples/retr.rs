@@ -8,6 +8,8 @@
 
 use std::io::{BufWriter, Write};
 
+use pop3_sync::BlockingSession as _;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [host, port, user, msg, rest @ ..] = args.as_slice() else {

@@ -1,7 +1,8 @@
-//! A blocking POP3 client: `std::net::TcpStream` and rustls around the `pop3-proto` core.
+//! A blocking POP3 client: `std::net::TcpStream` around the `pop3-proto` core, with TLS
+//! by rustls.
 //!
 //! ```no_run
-//! use pop3_sync::{Client, ConnectOptions, Login};
+//! use pop3_sync::{BlockingSession, Client, ConnectOptions, Login};
 //!
 //! let options = ConnectOptions::new("pop.example.com"); // implicit TLS, port 995
 //! let mut client = Client::connect(&options)?;
@@ -14,79 +15,119 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The adapter only moves bytes: every POP3 decision is made by `pop3-proto`, and the
-//! same API exists in `pop3-tokio` and `pop3-futures` (its methods are written once, in
-//! `pop3-net`).
+//! Every operation is a provided method of [`BlockingSession`], the same set the async
+//! adapters (`pop3-tokio`, `pop3-futures`) have through `AsyncSession`. The adapter only
+//! dials TCP: TLS and the pump are `pop3-net`'s, shared by every adapter.
+//!
+//! The pump is full duplex: the socket is non-blocking and waited on with `poll(2)` for
+//! reading and writing at once, so a pipelined batch of any size cannot deadlock against
+//! a server that answers before it reads further commands. This adapter is therefore for
+//! Unix.
 #![forbid(unsafe_code)]
 
-mod stream;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 
-use std::io::{self, Write};
+use pop3_net::transport::BlockingConnection;
+pub use pop3_net::*;
 
-pub use pop3_net::{
-    BodySink, ConnectOptions, Discard, Error, ErrorKind, MessageBuffer, Timeouts, TlsMode,
-};
-pub use pop3_proto::task::{AuthMethod, BodyEvent, Login, LoginOutcome, Outcome, QuitOutcome};
-pub use pop3_proto::{Capabilities, Pipelining};
-
-use stream::Stream;
-
-/// Bytes read from the socket at a time.
-const READ_SIZE: usize = 64 * 1024;
-
-/// A POP3 session over a blocking connection.
+/// A POP3 session over a blocking connection (TCP by default).
 #[derive(Debug)]
-pub struct Client {
-    stream: Stream,
-    core: pop3_proto::Client,
-    options: ConnectOptions,
-    buffer: Box<[u8]>,
+pub struct Client<S = TcpStream> {
+    conn: BlockingConnection<S>,
 }
 
 impl Client {
-    /// Connects, does the TLS handshake for implicit TLS, and reads the greeting.
+    /// Connects over TCP, does the TLS handshake for implicit TLS, and reads the greeting.
     pub fn connect(options: &ConnectOptions) -> Result<Self, Error> {
-        let mut client = Self {
-            stream: Stream::connect(options)?,
-            core: pop3_proto::Client::new(options.client_config()),
-            options: options.clone(),
-            buffer: vec![0; READ_SIZE].into_boxed_slice(),
+        Self::connect_with(dial(options)?, options)
+    }
+
+    /// A [`Connector`] opening sessions to `options`, each logged in with a copy of
+    /// `login` (what `pop3-multi` drives).
+    pub fn connector(options: ConnectOptions, login: Login) -> LoginConnector<Self> {
+        LoginConnector::new(options, login)
+    }
+}
+
+impl<S: Read + Write + AsFd> Client<S> {
+    /// Runs a session over a connected stream (a `TcpStream` you dialled yourself, a
+    /// `UnixStream`...): the TLS handshake when the options say implicit TLS, then the
+    /// greeting. The stream is switched to non-blocking mode.
+    pub fn connect_with(stream: S, options: &ConnectOptions) -> Result<Self, Error> {
+        Ok(Self {
+            conn: BlockingConnection::open(stream, options)?,
+        })
+    }
+
+    /// Runs a session over a stream you already secured (a tunnel, say): no handshake,
+    /// and credentials may be sent at once.
+    pub fn connect_secured(stream: S, options: &ConnectOptions) -> Result<Self, Error> {
+        Ok(Self {
+            conn: BlockingConnection::open_secured(stream, options)?,
+        })
+    }
+}
+
+impl<S: Read + Write + AsFd> BlockingSession for Client<S> {
+    fn run<T: Task, K: BodySink + ?Sized>(
+        &mut self,
+        task: T,
+        sink: &mut K,
+    ) -> Result<T::Output, Error> {
+        self.conn.run(task, sink)
+    }
+
+    fn protocol(&self) -> &proto::Client {
+        self.conn.protocol()
+    }
+
+    fn tls_info(&self) -> Option<TlsInfo> {
+        self.conn.tls_info()
+    }
+}
+
+impl BlockingDial for Client {
+    fn dial(options: &ConnectOptions) -> Result<Self, Error> {
+        Self::connect(options)
+    }
+}
+
+/// Opens the TCP connection, trying every address the host resolves to.
+fn dial(options: &ConnectOptions) -> Result<TcpStream, Error> {
+    let timeout = options.timeouts().connect;
+    let connect_error = |source| Error::Connect {
+        address: options.address(),
+        source,
+    };
+    let mut last = None;
+    for addr in (options.dial_host(), options.effective_port())
+        .to_socket_addrs()
+        .map_err(connect_error)?
+    {
+        let attempt = if timeout.is_zero() {
+            TcpStream::connect(addr)
+        } else {
+            TcpStream::connect_timeout(&addr, timeout)
         };
-        client.run(pop3_proto::task::Greet, &mut Discard)?;
-        Ok(client)
-    }
-
-    pop3_net::client_methods! {
-        asyncness: [],
-        await: [],
-        writer: [Write],
-        sink: [BodySink],
-    }
-}
-
-/// Adapts a `Write` to a [`BodySink`] for one message.
-struct WriteSink<'a, W: Write> {
-    writer: &'a mut W,
-    written: u64,
-}
-
-impl<'a, W: Write> WriteSink<'a, W> {
-    fn new(writer: &'a mut W) -> Self {
-        Self { writer, written: 0 }
-    }
-
-    fn finish(self) -> Result<u64, Error> {
-        self.writer.flush().map_err(Error::Sink)?;
-        Ok(self.written)
-    }
-}
-
-impl<W: Write> BodySink for WriteSink<'_, W> {
-    fn body(&mut self, event: BodyEvent) -> io::Result<()> {
-        if let BodyEvent::Data { chunk, .. } = event {
-            self.writer.write_all(&chunk)?;
-            self.written += chunk.len() as u64;
+        match attempt {
+            Ok(tcp) => {
+                // Each batch of commands must leave at once (no Nagle delay).
+                tcp.set_nodelay(true)
+                    .map_err(|e| Error::io("configuring the socket", e))?;
+                return Ok(tcp);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(Error::Timeout {
+                    what: "connecting",
+                    after: timeout,
+                });
+            }
+            Err(e) => last = Some(e),
         }
-        Ok(())
     }
+    Err(connect_error(
+        last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
+    ))
 }

@@ -1,8 +1,7 @@
-//! An async POP3 client for tokio: `tokio::net` and tokio-rustls around the `pop3-proto`
-//! core.
+//! An async POP3 client for tokio, around the `pop3-proto` core, with TLS by rustls.
 //!
 //! ```no_run
-//! use pop3_tokio::{Client, ConnectOptions, Login};
+//! use pop3_tokio::{AsyncSession, Client, ConnectOptions, Login};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let options = ConnectOptions::new("pop.example.com"); // implicit TLS, port 995
@@ -17,56 +16,158 @@
 //! # }
 //! ```
 //!
-//! The adapter only moves bytes: every POP3 decision is made by `pop3-proto`, and the
-//! same API exists in `pop3-sync` and `pop3-futures` (its methods are written once, in
-//! `pop3-net`). Every future is `Send`, so sessions can be spawned.
+//! Every operation is a provided method of [`AsyncSession`], the same set `pop3-sync`
+//! and `pop3-futures` have. The adapter is only a tokio socket and a tokio timer: TLS and
+//! the full-duplex pump are `pop3-net`'s, shared by every adapter. Every future is
+//! `Send`, so sessions can be spawned.
 #![forbid(unsafe_code)]
 
-mod stream;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
-pub use pop3_net::{
-    AsyncBodySink, ConnectOptions, Discard, Error, ErrorKind, MessageBuffer, Timeouts, TlsMode,
-};
-pub use pop3_proto::task::{AuthMethod, BodyEvent, Login, LoginOutcome, Outcome, QuitOutcome};
-pub use pop3_proto::{Capabilities, Pipelining};
-use tokio::io::AsyncWrite;
+use pop3_net::transport::{Connection, Runtime, RuntimeWrite, Socket};
+pub use pop3_net::*;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
-use stream::Stream;
+/// The tokio runtime, for [`AsyncSession::Runtime`]: its timer, and its `AsyncWrite`
+/// as the writers `retr_to` takes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
 
-/// Bytes read from the socket at a time.
-const READ_SIZE: usize = 64 * 1024;
+impl Runtime for Tokio {
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep(duration)
+    }
+}
 
-/// A POP3 session over a tokio connection.
+impl<W: AsyncWrite + Unpin + Send + ?Sized> RuntimeWrite<W> for Tokio {
+    fn write_all<'a>(
+        writer: &'a mut W,
+        bytes: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        writer.write_all(bytes)
+    }
+
+    fn flush(writer: &mut W) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        writer.flush()
+    }
+}
+
+/// A tokio stream as the pump's socket.
 #[derive(Debug)]
-pub struct Client {
-    stream: Stream,
-    core: pop3_proto::Client,
-    options: ConnectOptions,
-    buffer: Box<[u8]>,
+struct TokioSocket<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Socket for TokioSocket<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// A POP3 session over a tokio connection (TCP by default).
+#[derive(Debug)]
+pub struct Client<S = TcpStream> {
+    conn: Connection<TokioSocket<S>, Tokio>,
 }
 
 impl Client {
-    /// Connects, does the TLS handshake for implicit TLS, and reads the greeting.
+    /// Connects over TCP, does the TLS handshake for implicit TLS, and reads the greeting.
     pub async fn connect(options: &ConnectOptions) -> Result<Self, Error> {
-        let mut client = Self {
-            stream: Stream::connect(options).await?,
-            core: pop3_proto::Client::new(options.client_config()),
-            options: options.clone(),
-            buffer: vec![0; READ_SIZE].into_boxed_slice(),
-        };
-        client.run(pop3_proto::task::Greet, &mut Discard).await?;
-        Ok(client)
+        Self::connect_with(dial(options).await?, options).await
     }
 
-    pop3_net::client_methods! {
-        asyncness: [async],
-        await: [.await],
-        writer: [AsyncWrite + Unpin + Send],
-        sink: [AsyncBodySink],
+    /// A [`Connector`] opening sessions to `options`, each logged in with a copy of
+    /// `login` (what `pop3-multi` drives).
+    pub fn connector(options: ConnectOptions, login: Login) -> LoginConnector<Self> {
+        LoginConnector::new(options, login)
     }
 }
 
-pop3_net::async_write_sink!(tokio::io::AsyncWrite, tokio::io::AsyncWriteExt);
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
+    /// Runs a session over a connected stream (any tokio `AsyncRead + AsyncWrite`): the
+    /// TLS handshake when the options say implicit TLS, then the greeting.
+    pub async fn connect_with(stream: S, options: &ConnectOptions) -> Result<Self, Error> {
+        Ok(Self {
+            conn: Connection::open(TokioSocket(stream), options).await?,
+        })
+    }
+
+    /// Runs a session over a stream you already secured (your own TLS, with client
+    /// certificates, say): no handshake here, and credentials may be sent at once.
+    pub async fn connect_secured(stream: S, options: &ConnectOptions) -> Result<Self, Error> {
+        Ok(Self {
+            conn: Connection::open_secured(TokioSocket(stream), options).await?,
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> AsyncSession for Client<S> {
+    type Runtime = Tokio;
+
+    fn run<T, K>(
+        &mut self,
+        task: T,
+        sink: &mut K,
+    ) -> impl Future<Output = Result<T::Output, Error>> + Send
+    where
+        T: Task + Send,
+        T::Output: Send,
+        K: AsyncBodySink + ?Sized,
+    {
+        self.conn.run(task, sink)
+    }
+
+    fn protocol(&self) -> &proto::Client {
+        self.conn.protocol()
+    }
+
+    fn tls_info(&self) -> Option<TlsInfo> {
+        self.conn.tls_info()
+    }
+}
+
+impl Dial for Client {
+    fn dial(options: &ConnectOptions) -> impl Future<Output = Result<Self, Error>> + Send {
+        Self::connect(options)
+    }
+}
+
+/// Opens the TCP connection.
+async fn dial(options: &ConnectOptions) -> Result<TcpStream, Error> {
+    let limit = options.timeouts().connect;
+    let connect = TcpStream::connect((options.dial_host(), options.effective_port()));
+    let tcp = if limit.is_zero() {
+        connect.await
+    } else {
+        tokio::time::timeout(limit, connect)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: "connecting",
+                after: limit,
+            })?
+    }
+    .map_err(|source| Error::Connect {
+        address: options.address(),
+        source,
+    })?;
+    // Each batch of commands must leave at once (no Nagle delay).
+    tcp.set_nodelay(true)
+        .map_err(|e| Error::io("configuring the socket", e))?;
+    Ok(tcp)
+}
 
 #[cfg(test)]
 mod tests {

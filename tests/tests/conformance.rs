@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Session, Target, crlf, method};
+use pop3_net::Pipelining;
 use pop3_net::{MessageBuffer, TlsMode};
-use pop3_proto::Pipelining;
 use pop3_testkit::mailbox;
 
 /// A small mailbox for the scenarios that are not about content.
@@ -22,7 +22,7 @@ async fn logins_with_every_method<S: Session, T: Target>() {
     for mode in [TlsMode::Implicit, TlsMode::StartTls] {
         for name in server.methods() {
             let context = format!("{} {} {mode:?} {name}", S::NAME, T::NAME);
-            let mut session = S::connect(&server.options(mode)).await.expect(&context);
+            let mut session = S::dial(&server.options(mode)).await.expect(&context);
             let outcome = session
                 .login(server.login().method(method(name)))
                 .await
@@ -47,9 +47,7 @@ async fn retrieval_is_byte_exact<S: Session, T: Target>() {
     let Some(server) = T::start(messages.clone()) else {
         return;
     };
-    let mut session = S::connect(&server.options(TlsMode::Implicit))
-        .await
-        .unwrap();
+    let mut session = S::dial(&server.options(TlsMode::Implicit)).await.unwrap();
     session.login(server.login()).await.unwrap();
     let list = session.list().await.unwrap();
     assert_eq!(list.len(), messages.len());
@@ -89,9 +87,7 @@ async fn uidl_is_consistent<S: Session, T: Target>() {
     let Some(server) = T::start(small()) else {
         return;
     };
-    let mut session = S::connect(&server.options(TlsMode::Implicit))
-        .await
-        .unwrap();
+    let mut session = S::dial(&server.options(TlsMode::Implicit)).await.unwrap();
     session.login(server.login()).await.unwrap();
     let uids = session.uidl().await.unwrap();
     assert_eq!(uids.len(), 6);
@@ -112,13 +108,13 @@ async fn deletion_needs_quit<S: Session, T: Target>() {
     };
     let options = server.options(TlsMode::Implicit);
     // Without QUIT: the connection just ends.
-    let mut session = S::connect(&options).await.unwrap();
+    let mut session = S::dial(&options).await.unwrap();
     session.login(server.login()).await.unwrap();
     session.dele(1).await.unwrap();
     session.dele_many(&[2, 3]).await.unwrap();
     drop(session);
     // With RSET before QUIT.
-    let mut session = S::connect(&options).await.unwrap();
+    let mut session = S::dial(&options).await.unwrap();
     session.login(server.login()).await.unwrap();
     assert_eq!(
         session.stat().await.unwrap().messages,
@@ -130,7 +126,7 @@ async fn deletion_needs_quit<S: Session, T: Target>() {
     assert!(session.quit().await.unwrap().committed);
     assert_eq!(server.remaining(), 6);
     // With QUIT.
-    let mut session = S::connect(&options).await.unwrap();
+    let mut session = S::dial(&options).await.unwrap();
     session.login(server.login()).await.unwrap();
     session.dele(1).await.unwrap();
     let outcomes = session.dele_many(&[2, 3]).await.unwrap();
@@ -138,7 +134,7 @@ async fn deletion_needs_quit<S: Session, T: Target>() {
     assert_eq!(session.stat().await.unwrap().messages, 3);
     assert!(session.quit().await.unwrap().committed);
     assert_eq!(server.remaining(), 3);
-    let mut session = S::connect(&options).await.unwrap();
+    let mut session = S::dial(&options).await.unwrap();
     session.login(server.login()).await.unwrap();
     assert_eq!(session.stat().await.unwrap().messages, 3);
     session.quit().await.unwrap();
@@ -153,7 +149,7 @@ async fn pipelined_equals_lockstep<S: Session, T: Target>() {
     let mut results = Vec::new();
     for pipelining in [Pipelining::Auto, Pipelining::Never] {
         let options = server.options(TlsMode::Implicit).pipelining(pipelining);
-        let mut session = S::connect(&options).await.unwrap();
+        let mut session = S::dial(&options).await.unwrap();
         session.login(server.login()).await.unwrap();
         assert_eq!(session.is_pipelining(), pipelining == Pipelining::Auto);
         let numbers: Vec<u32> = (1..=40).collect();

@@ -149,9 +149,9 @@ fn hostile_mailbox_is_byte_exact_over_tls_and_stls() -> TestResult {
         );
     }
 
-    let mut conn = Conn::plain(dovecot.pop3_addr(), tls)?;
+    let mut conn = Conn::stls(dovecot.pop3_addr(), tls)?;
     let outcome = conn
-        .run(Login::new(dovecot.user(), dovecot.password()).starttls(true))
+        .run(Login::new(dovecot.user(), dovecot.password()))
         .map_err(|f| format!("{f:?}"))?;
     assert_eq!(outcome.method, "CRAM-MD5");
     let size = conn.run(Stat::new()).map_err(|f| format!("{f:?}"))?;

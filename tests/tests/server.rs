@@ -63,8 +63,8 @@ fn login_over_implicit_tls_uses_scram() -> TestResult {
 #[test]
 fn login_over_stls_upgrades_before_credentials() -> TestResult {
     let server = TestServer::builder().messages(three_messages()).start();
-    let mut conn = Conn::plain(server.addr(), server.client_config())?;
-    conn.run(Login::new("alice", "secret").starttls(true))
+    let mut conn = Conn::stls(server.addr(), server.client_config())?;
+    conn.run(Login::new("alice", "secret"))
         .map_err(|f| format!("{f:?}"))?;
     assert!(conn.is_tls() && conn.client.is_tls());
     let received = server.received();
@@ -346,8 +346,8 @@ fn rfc1939_only_profile_has_no_capa() -> TestResult {
     assert!(server.received().contains(&"PASS secret".to_owned()));
     // Without CAPA, required STLS cannot be established.
     let server = TestServer::builder().profile(Profile::Rfc1939Only).start();
-    let mut conn = Conn::plain(server.addr(), server.client_config())?;
-    let result = conn.run(Login::new("alice", "secret").starttls(true));
+    let mut conn = Conn::stls(server.addr(), server.client_config())?;
+    let result = conn.run(Login::new("alice", "secret"));
     assert!(
         matches!(
             result,
@@ -378,8 +378,8 @@ fn stls_injection_is_detected_before_any_credential() -> TestResult {
     let server = TestServer::builder()
         .fault(Fault::InjectAfterStls(b"+OK injected\r\n".to_vec()))
         .start();
-    let mut conn = Conn::plain(server.addr(), server.client_config())?;
-    let result = conn.run(Login::new("alice", "secret").starttls(true));
+    let mut conn = Conn::stls(server.addr(), server.client_config())?;
+    let result = conn.run(Login::new("alice", "secret"));
     assert!(
         matches!(
             result,
@@ -426,8 +426,8 @@ fn stripped_stls_refused_stls_and_failed_capa_stop_required_tls() -> TestResult 
     ];
     for (fault, expected) in cases {
         let server = TestServer::builder().fault(fault.clone()).start();
-        let mut conn = Conn::plain(server.addr(), server.client_config())?;
-        match conn.run(Login::new("alice", "secret").starttls(true)) {
+        let mut conn = Conn::stls(server.addr(), server.client_config())?;
+        match conn.run(Login::new("alice", "secret")) {
             Err(Failure::Proto(e)) if expected(&e) => {}
             other => return Err(format!("{fault:?}: unexpected {other:?}").into()),
         }
@@ -636,8 +636,8 @@ fn untrusted_certificate_fails_the_handshake() -> TestResult {
         "{tls_error:?}"
     );
     // Over STLS too, and no credentials cross.
-    let mut conn = Conn::plain(server.addr(), server.client_config())?;
-    let result = conn.run(Login::new("alice", "secret").starttls(true));
+    let mut conn = Conn::stls(server.addr(), server.client_config())?;
+    let result = conn.run(Login::new("alice", "secret"));
     assert!(matches!(result, Err(Failure::Io(_))), "{result:?}");
     assert!(no_credentials_sent(&server));
     // A trusting client of the right CA still works on a normal server.
@@ -652,8 +652,8 @@ fn without_tls_there_is_no_stls() -> TestResult {
         .tls(false)
         .messages(three_messages())
         .start();
-    let mut conn = Conn::plain(server.addr(), server.client_config())?;
-    let result = conn.run(Login::new("alice", "secret").starttls(true));
+    let mut conn = Conn::stls(server.addr(), server.client_config())?;
+    let result = conn.run(Login::new("alice", "secret"));
     assert!(
         matches!(result, Err(Failure::Proto(Error::StartTlsUnavailable))),
         "{result:?}"

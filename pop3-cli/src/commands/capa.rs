@@ -1,8 +1,9 @@
 //! `pop3 capa`.
 
+use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
 
-use pop3_net::{Discard, TlsMode};
+use pop3_net::Discard;
 use pop3_proto::task::Negotiate;
 
 use crate::connect::Target;
@@ -12,8 +13,7 @@ use crate::output;
 /// Prints the capabilities as the server sent them, after STLS with `--tls starttls`.
 pub(crate) async fn run(target: &Target, json: bool) -> Result<ExitCode, CliError> {
     let mut client = target.connect().await?;
-    let starttls = target.options.tls_mode() == TlsMode::StartTls;
-    let capabilities = client.run(Negotiate::new(starttls), &mut Discard).await?;
+    let capabilities = client.run(Negotiate::new(), &mut Discard).await?;
     // Best effort: the answer is already in hand.
     let _ = client.quit().await;
     let capabilities =

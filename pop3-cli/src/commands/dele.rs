@@ -1,5 +1,6 @@
 //! `pop3 dele UID...`: deletion by UID, never by message number across sessions.
 
+use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
 
 use crate::args::DeleArgs;

@@ -1,6 +1,7 @@
 //! `pop3 fetch`: download to `.eml` files, a Maildir or an mbox; optionally only new
 //! messages, optionally deleting what is durably stored.
 
+use pop3_tokio::AsyncSession as _;
 use std::collections::HashMap;
 use std::io;
 use std::process::ExitCode;

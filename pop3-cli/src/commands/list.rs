@@ -1,5 +1,6 @@
 //! `pop3 list [--headers]`.
 
+use pop3_tokio::AsyncSession as _;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;

@@ -5,6 +5,7 @@ mod dele;
 mod fetch;
 mod list;
 
+use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
 
 use pop3_proto::task::{Outcome, QuitOutcome};

@@ -1,6 +1,7 @@
 //! The login task: greeting, CAPA, STLS, authentication, all under a security policy.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::capability::Capabilities;
 use crate::client::{Client, CommandId, Event, Reply};
@@ -10,7 +11,12 @@ use crate::sasl::{self, Mechanism, MechanismKind, SaslError};
 use crate::secret::Secret;
 use crate::task::{Negotiate, Step, Task, unexpected};
 
+/// Makes a fresh instance of your own SASL mechanism for each login attempt, so that one
+/// [`Login`] can open many sessions.
+pub type MechanismFactory = Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
+
 /// How to authenticate.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum AuthMethod {
     /// The strongest method the server offers: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5,
@@ -22,8 +28,24 @@ pub enum AuthMethod {
     Apop,
     /// A SASL mechanism of this crate, used even if CAPA does not list it.
     Sasl(MechanismKind),
-    /// Your own SASL mechanism.
-    Custom(Box<dyn Mechanism>),
+    /// Your own SASL mechanism, made by a factory (see [`AuthMethod::custom`]).
+    Custom(MechanismFactory),
+}
+
+impl AuthMethod {
+    /// Your own SASL mechanism: `make` is called once per login attempt.
+    ///
+    /// ```
+    /// use pop3_proto::sasl::Plain;
+    /// use pop3_proto::task::{AuthMethod, Login};
+    ///
+    /// let method = AuthMethod::custom(|| Box::new(Plain::new(None, "alice", &"secret".into())));
+    /// let login = Login::new("alice", "secret").method(method);
+    /// # let _ = login;
+    /// ```
+    pub fn custom(make: impl Fn() -> Box<dyn Mechanism> + Send + Sync + 'static) -> Self {
+        Self::Custom(Arc::new(make))
+    }
 }
 
 impl fmt::Debug for AuthMethod {
@@ -33,7 +55,7 @@ impl fmt::Debug for AuthMethod {
             Self::User => f.write_str("User"),
             Self::Apop => f.write_str("Apop"),
             Self::Sasl(kind) => write!(f, "Sasl({})", kind.name()),
-            Self::Custom(m) => write!(f, "Custom({})", m.name()),
+            Self::Custom(make) => write!(f, "Custom({})", make().name()),
         }
     }
 }
@@ -63,13 +85,13 @@ enum Stage {
 /// authenticates, and asks CAPA again.
 ///
 /// Secure by default: credentials never cross an unencrypted connection unless
-/// [`Login::allow_plaintext`] is set, and with [`Login::starttls`] a missing STLS
-/// capability, a failing CAPA or an `-ERR` to STLS stop the login before any credential
-/// is sent.
+/// [`Login::allow_plaintext`] is set, and when the client's
+/// [`TlsMode`](crate::TlsMode) is `StartTls` a missing STLS capability, a failing CAPA
+/// or an `-ERR` to STLS stop the login before any credential is sent.
 ///
 /// ```
 /// use pop3_proto::task::{AuthMethod, Login};
-/// let login = Login::new("alice", "secret").starttls(true).method(AuthMethod::Auto);
+/// let login = Login::new("alice", "secret").method(AuthMethod::Auto);
 /// # let _ = login;
 /// ```
 pub struct Login {
@@ -77,7 +99,6 @@ pub struct Login {
     secret: Secret,
     authzid: Option<String>,
     method: Option<AuthMethod>,
-    starttls: bool,
     allow_plaintext: bool,
     stage: Stage,
     pending: Option<CommandId>,
@@ -92,10 +113,21 @@ impl fmt::Debug for Login {
         f.debug_struct("Login")
             .field("user", &self.user)
             .field("method", &self.method)
-            .field("starttls", &self.starttls)
             .field("allow_plaintext", &self.allow_plaintext)
             .field("stage", &self.stage)
             .finish_non_exhaustive()
+    }
+}
+
+/// A copy of the settings, ready to run again (on another connection, say); the
+/// progress of a running login is not copied.
+impl Clone for Login {
+    fn clone(&self) -> Self {
+        let mut copy = Self::new(self.user.clone(), self.secret.clone());
+        copy.authzid.clone_from(&self.authzid);
+        copy.method.clone_from(&self.method);
+        copy.allow_plaintext = self.allow_plaintext;
+        copy
     }
 }
 
@@ -107,9 +139,8 @@ impl Login {
             secret: secret.into(),
             authzid: None,
             method: Some(AuthMethod::Auto),
-            starttls: false,
             allow_plaintext: false,
-            stage: Stage::Negotiating(Negotiate::new(false)),
+            stage: Stage::Negotiating(Negotiate::new()),
             pending: None,
             mechanism: None,
             held_response: None,
@@ -120,13 +151,6 @@ impl Login {
     /// The authentication method (default [`AuthMethod::Auto`]).
     pub fn method(mut self, method: AuthMethod) -> Self {
         self.method = Some(method);
-        self
-    }
-
-    /// Require an STLS upgrade before authenticating (never opportunistic: if the server
-    /// cannot do it, the login fails).
-    pub fn starttls(mut self, required: bool) -> Self {
-        self.starttls = required;
         self
     }
 
@@ -157,7 +181,7 @@ impl Login {
         if !client.is_tls() && !self.allow_plaintext {
             return Err(Error::PlaintextAuthRefused);
         }
-        let method = self.method.take().unwrap_or(AuthMethod::Auto);
+        let method = self.method.clone().unwrap_or(AuthMethod::Auto);
         let method = match method {
             AuthMethod::Auto => Self::choose(client)?,
             other => other,
@@ -188,7 +212,7 @@ impl Login {
                 let mechanism = self.mechanism_for(kind);
                 self.start_sasl(client, mechanism)?;
             }
-            AuthMethod::Custom(mechanism) => self.start_sasl(client, mechanism)?,
+            AuthMethod::Custom(make) => self.start_sasl(client, make())?,
             AuthMethod::Auto => {
                 return Err(Error::NoMechanism {
                     offered: String::new(),
@@ -337,7 +361,7 @@ impl Task for Login {
     type Output = LoginOutcome;
 
     fn start(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
-        self.stage = Stage::Negotiating(Negotiate::new(self.starttls));
+        self.stage = Stage::Negotiating(Negotiate::new());
         let step = match &mut self.stage {
             Stage::Negotiating(negotiate) => negotiate.start(client)?,
             _ => Step::Continue,

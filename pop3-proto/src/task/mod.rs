@@ -50,7 +50,7 @@ use crate::error::Error;
 use crate::response::Status;
 
 pub use batch::{DeleMany, Outcome, Retr, RetrMany, Top, TopMany};
-pub use login::{AuthMethod, Login, LoginOutcome};
+pub use login::{AuthMethod, Login, LoginOutcome, MechanismFactory};
 pub use negotiate::Negotiate;
 pub use simple::{
     Capa, Dele, Exec, Greet, List, ListOne, Noop, Quit, QuitOutcome, Rset, Stat, Uidl, UidlOne,

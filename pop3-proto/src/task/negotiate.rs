@@ -1,7 +1,7 @@
 //! Greeting, CAPA and the STLS upgrade: everything before authentication.
 
 use crate::capability::Capabilities;
-use crate::client::{Client, CommandId, Event, Reply};
+use crate::client::{Client, CommandId, Event, Reply, TlsMode};
 use crate::command::Command;
 use crate::error::Error;
 use crate::response::Status;
@@ -16,8 +16,9 @@ enum Stage {
     CapaAfterTls,
 }
 
-/// Waits for the greeting, asks CAPA and, when required, upgrades with STLS and asks
-/// CAPA again (pre-TLS capabilities are forgotten: they may have been forged).
+/// Waits for the greeting, asks CAPA and, when the client's [`TlsMode`] is
+/// [`StartTls`](TlsMode::StartTls), upgrades with STLS and asks CAPA again (pre-TLS
+/// capabilities are forgotten: they may have been forged).
 ///
 /// With STLS required, a failing CAPA, a CAPA without STLS (stripping) or `-ERR` to STLS
 /// are errors. The output is the last CAPA answer, `None` if the server refused CAPA (an
@@ -26,21 +27,25 @@ enum Stage {
 ///
 /// ```
 /// use pop3_proto::task::Negotiate;
-/// let task = Negotiate::new(true); // STLS required
+/// let task = Negotiate::new();
 /// # let _ = task;
 /// ```
 #[derive(Debug)]
 pub struct Negotiate {
-    starttls: bool,
     stage: Stage,
     pending: Option<CommandId>,
 }
 
+impl Default for Negotiate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Negotiate {
-    /// Negotiates; `starttls` requires the upgrade unless the transport is already TLS.
-    pub fn new(starttls: bool) -> Self {
+    /// Negotiates as the client's configuration requires.
+    pub fn new() -> Self {
         Self {
-            starttls,
             stage: Stage::Greeting,
             pending: None,
         }
@@ -63,7 +68,7 @@ impl Negotiate {
         client: &mut Client,
         failed: Option<Status>,
     ) -> Result<Step<Option<Capabilities>>, Error> {
-        if !self.starttls || client.is_tls() {
+        if client.config().tls != TlsMode::StartTls || client.is_tls() {
             return Ok(Step::Done(client.capabilities().cloned()));
         }
         if let Some(status) = failed {

@@ -3,117 +3,92 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
+use std::io;
 use std::time::Duration;
 
-use pop3_net::{ConnectOptions, Error, MessageBuffer};
-use pop3_proto::response::{MaildropSize, ScanListing, UidListing};
-use pop3_proto::task::{Login, LoginOutcome, Outcome, QuitOutcome};
-use pop3_proto::{Capabilities, Pipelining};
+use pop3_net::transport::Runtime;
+use pop3_net::{
+    AsyncBodySink, AsyncSession, BlockingDial, BlockingSession, BodySink, ConnectOptions, Dial,
+    Error, Login, Pipelining, Task,
+};
 
-/// The adapters' common surface, as the scenarios use it.
-pub trait Session: Sized {
+/// A session the scenarios can open and name.
+pub trait Session: AsyncSession + Dial {
     /// Runtime name for messages.
     const NAME: &'static str;
-    fn connect(options: &ConnectOptions) -> impl Future<Output = Result<Self, Error>>;
-    fn login(&mut self, login: Login) -> impl Future<Output = Result<LoginOutcome, Error>>;
-    fn capabilities(&mut self) -> impl Future<Output = Result<Capabilities, Error>>;
-    fn stat(&mut self) -> impl Future<Output = Result<MaildropSize, Error>>;
-    fn list(&mut self) -> impl Future<Output = Result<Vec<ScanListing>, Error>>;
-    fn uidl(&mut self) -> impl Future<Output = Result<Vec<UidListing>, Error>>;
-    fn uidl_one(&mut self, msg: u32) -> impl Future<Output = Result<UidListing, Error>>;
-    fn retr(&mut self, msg: u32) -> impl Future<Output = Result<Vec<u8>, Error>>;
-    fn top(&mut self, msg: u32, lines: u32) -> impl Future<Output = Result<Vec<u8>, Error>>;
-    fn dele(&mut self, msg: u32) -> impl Future<Output = Result<(), Error>>;
-    fn rset(&mut self) -> impl Future<Output = Result<(), Error>>;
-    fn noop(&mut self) -> impl Future<Output = Result<(), Error>>;
-    fn quit(self) -> impl Future<Output = Result<QuitOutcome, Error>>;
-    fn retr_many(
-        &mut self,
-        msgs: &[u32],
-        sink: &mut MessageBuffer,
-    ) -> impl Future<Output = Result<Vec<Outcome>, Error>>;
-    fn top_many(
-        &mut self,
-        msgs: &[u32],
-        lines: u32,
-        sink: &mut MessageBuffer,
-    ) -> impl Future<Output = Result<Vec<Outcome>, Error>>;
-    fn dele_many(&mut self, msgs: &[u32]) -> impl Future<Output = Result<Vec<Outcome>, Error>>;
-    fn is_tls(&self) -> bool;
-    fn is_pipelining(&self) -> bool;
 }
 
-/// Implements [`Session`] by forwarding; `$($aw)*` is `.await` for async adapters.
-macro_rules! forward {
-    ($ty:ty, $name:literal, [$($aw:tt)*]) => {
-        impl Session for $ty {
-            const NAME: &'static str = $name;
-            async fn connect(options: &ConnectOptions) -> Result<Self, Error> {
-                <$ty>::connect(options) $($aw)*
-            }
-            async fn login(&mut self, login: Login) -> Result<LoginOutcome, Error> {
-                <$ty>::login(self, login) $($aw)*
-            }
-            async fn capabilities(&mut self) -> Result<Capabilities, Error> {
-                <$ty>::capabilities(self) $($aw)*
-            }
-            async fn stat(&mut self) -> Result<MaildropSize, Error> {
-                <$ty>::stat(self) $($aw)*
-            }
-            async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-                <$ty>::list(self) $($aw)*
-            }
-            async fn uidl(&mut self) -> Result<Vec<UidListing>, Error> {
-                <$ty>::uidl(self) $($aw)*
-            }
-            async fn uidl_one(&mut self, msg: u32) -> Result<UidListing, Error> {
-                <$ty>::uidl_one(self, msg) $($aw)*
-            }
-            async fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Error> {
-                <$ty>::retr(self, msg) $($aw)*
-            }
-            async fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error> {
-                <$ty>::top(self, msg, lines) $($aw)*
-            }
-            async fn dele(&mut self, msg: u32) -> Result<(), Error> {
-                <$ty>::dele(self, msg) $($aw)* .map(drop)
-            }
-            async fn rset(&mut self) -> Result<(), Error> {
-                <$ty>::rset(self) $($aw)* .map(drop)
-            }
-            async fn noop(&mut self) -> Result<(), Error> {
-                <$ty>::noop(self) $($aw)* .map(drop)
-            }
-            async fn quit(self) -> Result<QuitOutcome, Error> {
-                <$ty>::quit(self) $($aw)*
-            }
-            async fn retr_many(&mut self, msgs: &[u32], sink: &mut MessageBuffer) -> Result<Vec<Outcome>, Error> {
-                <$ty>::retr_many(self, msgs, sink) $($aw)*
-            }
-            async fn top_many(
-                &mut self,
-                msgs: &[u32],
-                lines: u32,
-                sink: &mut MessageBuffer,
-            ) -> Result<Vec<Outcome>, Error> {
-                <$ty>::top_many(self, msgs, lines, sink) $($aw)*
-            }
-            async fn dele_many(&mut self, msgs: &[u32]) -> Result<Vec<Outcome>, Error> {
-                <$ty>::dele_many(self, msgs) $($aw)*
-            }
-            fn is_tls(&self) -> bool {
-                <$ty>::is_tls(self)
-            }
-            fn is_pipelining(&self) -> bool {
-                self.protocol().is_pipelining()
-            }
+impl Session for pop3_tokio::Client {
+    const NAME: &'static str = "tokio";
+}
+
+impl Session for pop3_futures::Client {
+    const NAME: &'static str = "futures";
+}
+
+impl Session for Blocking<pop3_sync::Client> {
+    const NAME: &'static str = "sync";
+}
+
+/// The blocking adapter seen through the async trait: each of its futures is complete
+/// when it is created (the work is done by the blocking call).
+pub struct Blocking<C>(pub C);
+
+/// No timer: the blocking adapter keeps time itself.
+pub struct NoRuntime;
+
+impl Runtime for NoRuntime {
+    fn sleep(_: Duration) -> impl Future<Output = ()> + Send + 'static {
+        std::future::pending()
+    }
+}
+
+impl<C: BlockingSession + Send> AsyncSession for Blocking<C> {
+    type Runtime = NoRuntime;
+
+    fn run<T, K>(
+        &mut self,
+        task: T,
+        sink: &mut K,
+    ) -> impl Future<Output = Result<T::Output, Error>> + Send
+    where
+        T: Task + Send,
+        T::Output: Send,
+        K: AsyncBodySink + ?Sized,
+    {
+        std::future::ready(self.0.run(task, &mut BlockOn(sink)))
+    }
+
+    fn protocol(&self) -> &pop3_net::proto::Client {
+        self.0.protocol()
+    }
+
+    fn tls_info(&self) -> Option<pop3_net::TlsInfo> {
+        self.0.tls_info()
+    }
+}
+
+impl<C: BlockingDial + Send> Dial for Blocking<C> {
+    fn dial(options: &ConnectOptions) -> impl Future<Output = Result<Self, Error>> + Send {
+        std::future::ready(C::dial(options).map(Blocking))
+    }
+}
+
+/// An async sink driven from the blocking adapter. The scenarios' sinks are in-memory,
+/// so their futures are ready at once (the test already runs inside an executor, which
+/// cannot be entered again).
+struct BlockOn<'a, K: ?Sized>(&'a mut K);
+
+impl<K: AsyncBodySink + ?Sized> BodySink for BlockOn<'_, K> {
+    fn body(&mut self, event: pop3_net::BodyEvent) -> io::Result<()> {
+        let mut future = std::pin::pin!(self.0.body(event));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => Err(io::Error::other("the sink is not in memory")),
         }
-    };
+    }
 }
-
-forward!(pop3_sync::Client, "sync", []);
-forward!(pop3_tokio::Client, "tokio", [.await]);
-forward!(pop3_futures::Client, "futures", [.await]);
 
 /// Runs a future to completion on the named runtime.
 pub fn on_tokio<F: Future>(future: F) -> F::Output {
@@ -181,7 +156,7 @@ macro_rules! on_every_runtime {
             use super::*;
             #[test]
             fn sync() {
-                common::on_blocking(super::$scenario::<pop3_sync::Client>());
+                common::on_blocking(super::$scenario::<common::Blocking<pop3_sync::Client>>());
             }
             #[test]
             fn tokio() {
@@ -311,9 +286,8 @@ impl Target for pop3_testkit::Dovecot {
 }
 
 /// The method for a name reported by `LoginOutcome`.
-pub fn method(name: &str) -> pop3_proto::task::AuthMethod {
-    use pop3_proto::sasl::MechanismKind;
-    use pop3_proto::task::AuthMethod;
+pub fn method(name: &str) -> pop3_net::AuthMethod {
+    use pop3_net::{AuthMethod, MechanismKind};
     match name {
         "USER" => AuthMethod::User,
         "APOP" => AuthMethod::Apop,
@@ -331,7 +305,7 @@ macro_rules! every_runtime_and_target {
             use pop3_testkit::{Dovecot, TestServer};
             #[test]
             fn sync_testserver() {
-                common::on_blocking(super::$scenario::<pop3_sync::Client, TestServer>());
+                common::on_blocking(super::$scenario::<common::Blocking<pop3_sync::Client>, TestServer>());
             }
             #[test]
             fn tokio_testserver() {
@@ -347,7 +321,7 @@ macro_rules! every_runtime_and_target {
             }
             #[test]
             fn sync_dovecot() {
-                common::on_blocking(super::$scenario::<pop3_sync::Client, Dovecot>());
+                common::on_blocking(super::$scenario::<common::Blocking<pop3_sync::Client>, Dovecot>());
             }
             #[test]
             fn tokio_dovecot() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pop3_proto::task::{Action, BodyEvent, Execution, Task};
-use pop3_proto::{Client, Config};
+use pop3_proto::{Client, Config, TlsMode};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 
@@ -68,9 +68,22 @@ fn handshake(
 }
 
 impl Conn {
-    /// A plaintext connection (STLS is up to the tasks).
+    /// A plaintext connection: no credentials without `allow_plaintext`.
     pub fn plain(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
-        Self::plain_with(addr, tls, Config::default())
+        let config = Config {
+            tls: TlsMode::Plain,
+            ..Config::default()
+        };
+        Self::plain_with(addr, tls, config)
+    }
+
+    /// A plaintext connection that logins upgrade with a required STLS.
+    pub fn stls(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
+        let config = Config {
+            tls: TlsMode::StartTls,
+            ..Config::default()
+        };
+        Self::plain_with(addr, tls, config)
     }
 
     /// A plaintext connection with a client configuration.
@@ -91,7 +104,7 @@ impl Conn {
         let stream = handshake(tcp(addr)?, &tls)?;
         Ok(Self {
             client: Client::new(Config {
-                implicit_tls: true,
+                tls: TlsMode::Implicit,
                 ..Config::default()
             }),
             transport: Transport::Tls(Box::new(stream)),

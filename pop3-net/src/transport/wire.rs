@@ -1,0 +1,337 @@
+//! The bytes on the wire, sans I/O: plaintext, or TLS records through rustls.
+//!
+//! Every adapter moves raw bytes between its socket and a [`Wire`]; the wire turns them
+//! into plaintext for the POP3 core and back. TLS therefore behaves the same on every
+//! runtime (one handshake path, one close-notify rule, one place that sees the server
+//! certificate), and an adapter is only a socket and a timer.
+
+use std::io::{BufRead as _, Write as _};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
+
+use crate::Error;
+
+/// Plaintext or TLS, with the raw bytes waiting to be sent.
+#[derive(Debug, Default)]
+pub(crate) struct Wire {
+    tls: Option<Box<ClientConnection>>,
+    /// The peer sent `close_notify`; reported once the plaintext before it is delivered.
+    closed: bool,
+    /// Raw bytes to send, from `sent` on.
+    out: Vec<u8>,
+    sent: usize,
+}
+
+/// What the peer did to the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Bytes were taken in; `plaintext` of them (after decryption) went to the core.
+    Data { plaintext: usize },
+    /// The peer ended the TLS session with `close_notify`.
+    Closed,
+}
+
+impl Wire {
+    /// Starts a TLS client session: the `ClientHello` is queued for sending.
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<(), Error> {
+        let mut conn = ClientConnection::new(config, name).map_err(Error::Tls)?;
+        collect(&mut conn, &mut self.out);
+        self.tls = Some(Box::new(conn));
+        Ok(())
+    }
+
+    /// Whether a TLS handshake is under way.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|c| c.is_handshaking())
+    }
+
+    /// The TLS session, once started.
+    pub(crate) fn tls(&self) -> Option<&ClientConnection> {
+        self.tls.as_deref()
+    }
+
+    /// Queues plaintext for the server (encrypted when TLS is on).
+    pub(crate) fn send(&mut self, plaintext: &[u8]) -> Result<(), Error> {
+        match &mut self.tls {
+            None => {
+                self.out.extend_from_slice(plaintext);
+                Ok(())
+            }
+            Some(conn) => {
+                conn.writer()
+                    .write_all(plaintext)
+                    .map_err(|e| Error::io("encrypting a command", e))?;
+                collect(conn, &mut self.out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Raw bytes waiting to be written to the socket.
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+
+    /// Records that the socket took `n` of the pending bytes.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.sent += n;
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        } else if self.sent > 64 * 1024 && self.sent > self.out.len() / 2 {
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
+
+    /// Takes raw bytes read from the socket. Plaintext is handed to `deliver` unless
+    /// `hold` is set (during a handshake, decrypted data stays buffered in rustls until
+    /// the core is ready for it).
+    pub(crate) fn receive(
+        &mut self,
+        raw: &[u8],
+        hold: bool,
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> Result<Received, Error> {
+        let Some(conn) = &mut self.tls else {
+            deliver(raw);
+            return Ok(Received::Data {
+                plaintext: raw.len(),
+            });
+        };
+        let mut rest = raw;
+        let mut plaintext = 0;
+        while !rest.is_empty() {
+            let taken = conn
+                .read_tls(&mut rest)
+                .map_err(|e| Error::io("decrypting", e))?;
+            let processed = conn.process_new_packets();
+            // Alerts and handshake messages rustls wants to send, even on failure.
+            collect(conn, &mut self.out);
+            processed.map_err(Error::Tls)?;
+            if !hold {
+                let (n, closed) = drain(conn, deliver)?;
+                plaintext += n;
+                self.closed |= closed;
+            }
+            if taken == 0 {
+                break;
+            }
+        }
+        if plaintext == 0 && self.closed {
+            return Ok(Received::Closed);
+        }
+        Ok(Received::Data { plaintext })
+    }
+
+    /// Hands plaintext rustls holds (decrypted earlier) to `deliver`; returns how much,
+    /// or `None` once the peer sent `close_notify`.
+    pub(crate) fn drain_held(
+        &mut self,
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<usize>, Error> {
+        let Some(conn) = &mut self.tls else {
+            return Ok(Some(0));
+        };
+        let (n, closed) = drain(conn, deliver)?;
+        self.closed |= closed;
+        Ok(if n == 0 && self.closed { None } else { Some(n) })
+    }
+}
+
+/// Moves the TLS records rustls wants to send into `out`.
+fn collect(conn: &mut ClientConnection, out: &mut Vec<u8>) {
+    while conn.wants_write() {
+        // Writing into a Vec cannot fail; stop rather than spin if it ever does.
+        if conn.write_tls(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// Moves decrypted plaintext out of rustls without copying it twice; returns how much,
+/// and whether the peer has sent `close_notify`.
+fn drain(
+    conn: &mut ClientConnection,
+    deliver: &mut dyn FnMut(&[u8]),
+) -> Result<(usize, bool), Error> {
+    let mut total = 0;
+    loop {
+        let mut reader = conn.reader();
+        match reader.fill_buf() {
+            Ok([]) => return Ok((total, true)),
+            Ok(bytes) => {
+                let n = bytes.len();
+                deliver(bytes);
+                reader.consume(n);
+                total += n;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok((total, false)),
+            Err(e) => {
+                return Err(Error::io("reading decrypted data", e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::{RootCertStore, ServerConfig, ServerConnection};
+
+    use super::*;
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// A server for "localhost" and a client configuration trusting it.
+    fn pair() -> (ServerConnection, Arc<ClientConfig>) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        let der = CertificateDer::from(cert.der().to_vec());
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server config");
+        let mut roots = RootCertStore::empty();
+        roots.add(der).expect("root");
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let server = ServerConnection::new(Arc::new(server)).expect("server");
+        (server, Arc::new(client))
+    }
+
+    /// Moves the wire's pending bytes to the server, and the server's to the wire.
+    fn exchange(wire: &mut Wire, server: &mut ServerConnection, got: &mut Vec<u8>) -> Received {
+        let mut to_server = wire.pending();
+        while !to_server.is_empty() {
+            server.read_tls(&mut to_server).expect("server read");
+        }
+        let n = wire.pending().len();
+        wire.advance(n);
+        server.process_new_packets().expect("server process");
+        let mut from_server = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut from_server).expect("server write");
+        }
+        wire.receive(&from_server, false, &mut |bytes| {
+            got.extend_from_slice(bytes);
+        })
+        .expect("client receive")
+    }
+
+    fn handshake() -> (Wire, ServerConnection) {
+        let (mut server, config) = pair();
+        let mut wire = Wire::default();
+        let name = ServerName::try_from("localhost").expect("name");
+        wire.start_tls(config, name).expect("start");
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            exchange(&mut wire, &mut server, &mut got);
+        }
+        assert!(!wire.is_handshaking() && !server.is_handshaking());
+        assert!(got.is_empty());
+        (wire, server)
+    }
+
+    #[test]
+    fn plaintext_passes_through() {
+        let mut wire = Wire::default();
+        wire.send(b"CAPA\r\n").expect("send");
+        assert_eq!(wire.pending(), b"CAPA\r\n");
+        wire.advance(2);
+        assert_eq!(wire.pending(), b"PA\r\n");
+        let mut got = Vec::new();
+        let received = wire
+            .receive(b"+OK\r\n", false, &mut |b| got.extend_from_slice(b))
+            .expect("receive");
+        assert_eq!(received, Received::Data { plaintext: 5 });
+        assert_eq!(got, b"+OK\r\n");
+    }
+
+    #[test]
+    fn commands_are_encrypted_and_answers_decrypted() {
+        let (mut wire, mut server) = handshake();
+        wire.send(b"STAT\r\n").expect("send");
+        assert!(!wire.pending().windows(4).any(|w| w == b"STAT"));
+        server.writer().write_all(b"+OK 1 2\r\n").expect("write");
+        let mut got = Vec::new();
+        let received = exchange(&mut wire, &mut server, &mut got);
+        let mut asked = [0; 6];
+        server.reader().read_exact(&mut asked).expect("read");
+        assert_eq!(&asked, b"STAT\r\n");
+        assert_eq!(received, Received::Data { plaintext: 9 });
+        assert_eq!(got, b"+OK 1 2\r\n");
+    }
+
+    /// A server that answers QUIT and sends `close_notify` in one flight: the answer is
+    /// delivered first, and the close is reported afterwards.
+    #[test]
+    fn data_before_close_notify_is_delivered_first() {
+        let (mut wire, mut server) = handshake();
+        server.writer().write_all(b"+OK bye\r\n").expect("write");
+        server.send_close_notify();
+        let mut got = Vec::new();
+        let received = exchange(&mut wire, &mut server, &mut got);
+        assert_eq!(received, Received::Data { plaintext: 9 });
+        assert_eq!(got, b"+OK bye\r\n");
+        assert_eq!(wire.drain_held(&mut |_| {}).expect("drain"), None);
+    }
+
+    /// During a handshake, application data stays in rustls until asked for.
+    #[test]
+    fn held_plaintext_waits_for_the_core() {
+        let (mut wire, mut server) = handshake();
+        server.writer().write_all(b"+OK ready\r\n").expect("write");
+        let mut from_server = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut from_server).expect("server write");
+        }
+        let mut got = Vec::new();
+        let received = wire
+            .receive(&from_server, true, &mut |b| got.extend_from_slice(b))
+            .expect("receive");
+        assert_eq!(received, Received::Data { plaintext: 0 });
+        assert!(got.is_empty());
+        let held = wire
+            .drain_held(&mut |b| got.extend_from_slice(b))
+            .expect("drain");
+        assert_eq!(held, Some(11));
+        assert_eq!(got, b"+OK ready\r\n");
+    }
+
+    #[test]
+    fn a_tampered_record_is_a_tls_error() {
+        let (mut wire, mut server) = handshake();
+        server.writer().write_all(b"+OK\r\n").expect("write");
+        let mut from_server = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut from_server).expect("server write");
+        }
+        let last = from_server.len() - 1;
+        from_server[last] ^= 1;
+        let error = wire.receive(&from_server, false, &mut |_| {}).unwrap_err();
+        assert!(matches!(error, Error::Tls(_)), "{error}");
+        // The alert rustls wants to send is queued for the server.
+        assert!(!wire.pending().is_empty());
+    }
+}
