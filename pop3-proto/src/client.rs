@@ -84,9 +84,12 @@ impl Default for Limits {
 
 /// The pipelining window: how much may be in flight at once.
 ///
-/// Bounding the bytes of commands in flight is what prevents the pipelining deadlock:
-/// as long as everything we have sent fits in the socket buffers, our writes never
-/// block while the server is blocked writing responses we are not yet reading.
+/// It bounds memory (one small record per command in flight, and the command bytes not
+/// yet written), not the socket buffers: the adapters read while they write, so a
+/// batch of any size cannot deadlock against a server that answers before it reads.
+/// The default (4096 commands, 128 KiB) lets one pass over a mailbox of a few thousand
+/// messages go out at once, so listing their headers costs about one round trip: about
+/// 230 KiB of bookkeeping at most.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// Most commands in flight.
@@ -98,8 +101,8 @@ pub struct Window {
 impl Default for Window {
     fn default() -> Self {
         Self {
-            commands: 128,
-            bytes: 4096,
+            commands: 4096,
+            bytes: 128 * 1024,
         }
     }
 }
@@ -493,7 +496,9 @@ impl Client {
         if self.in_flight.is_empty() {
             return true;
         }
-        if !self.is_pipelining() || self.in_flight.iter().any(|f| f.expect.is_barrier()) {
+        // Nothing is accepted after a barrier, so one in flight is the newest.
+        let barrier_in_flight = self.in_flight.back().is_some_and(|f| f.expect.is_barrier());
+        if !self.is_pipelining() || barrier_in_flight {
             return false;
         }
         self.in_flight.len() < self.config.window.commands
@@ -520,12 +525,13 @@ impl Client {
         if matches!(command, Command::AuthResponse(_) | Command::AuthCancel) {
             return self.answer_challenge(&command, keyword);
         }
-        if let Some(pending) = self
-            .in_flight
-            .iter()
-            .chain(self.queued.iter().map(|q| &q.flight))
-            .find(|f| f.expect.is_barrier())
-        {
+        // Nothing is accepted after a barrier, so a pending one is the newest command.
+        let newest = self
+            .queued
+            .back()
+            .map(|q| &q.flight)
+            .or_else(|| self.in_flight.back());
+        if let Some(pending) = newest.filter(|f| f.expect.is_barrier()) {
             return Err(Error::AwaitingResponse {
                 command: keyword,
                 pending: pending.keyword,

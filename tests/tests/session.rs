@@ -79,3 +79,110 @@ fn bring_your_own_stream_on_every_adapter() {
         assert_eq!(futures.stat().await.unwrap().messages, 2);
     });
 }
+
+/// Socket buffers as small as the kernel allows, so that a few KiB fill them.
+fn tiny_buffers(socket: &socket2::Socket) {
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.set_send_buffer_size(4096).expect("SO_SNDBUF");
+}
+
+/// A server that writes a large answer to the first RETR before it reads another
+/// command, as a server may. Returns its address and, when it ends, how many commands
+/// it answered.
+fn stubborn_server(big: usize) -> (std::net::SocketAddr, std::thread::JoinHandle<usize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    tiny_buffers(&socket);
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    socket.bind(&addr.into()).expect("bind");
+    socket.listen(1).expect("listen");
+    let listener: std::net::TcpListener = socket.into();
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut out = stream.try_clone().expect("clone");
+        let mut lines = BufReader::new(stream);
+        out.write_all(b"+OK stubborn\r\n").expect("greeting");
+        let mut answered = 0;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                return answered;
+            }
+            answered += 1;
+            let reply: Vec<u8> = match line.trim_end() {
+                "CAPA" => b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n".to_vec(),
+                "RETR 1" => {
+                    // Written in full before anything else is read.
+                    let mut body = b"+OK big\r\n".to_vec();
+                    body.extend(
+                        std::iter::repeat_n(b"0123456789abcde\r\n".as_slice(), big / 17).flatten(),
+                    );
+                    body.extend_from_slice(b".\r\n");
+                    body
+                }
+                r if r.starts_with("RETR ") => b"+OK\r\nsmall\r\n.\r\n".to_vec(),
+                "QUIT" => {
+                    let _ = out.write_all(b"+OK bye\r\n");
+                    return answered;
+                }
+                _ => b"+OK\r\n".to_vec(),
+            };
+            if out.write_all(&reply).is_err() {
+                return answered;
+            }
+        }
+    });
+    (addr, server)
+}
+
+/// A pipelined batch far larger than the socket buffers, against a server that answers
+/// before it reads on: a client that only reads once it has written everything would
+/// block in its write while the server blocks in its own, until the timeout. The pump
+/// reads while it writes, so the batch completes.
+async fn a_large_batch_cannot_deadlock<S: Session>() {
+    const BATCH: u32 = 6_000; // about 60 KiB of commands
+    const BIG: usize = 4 << 20; // a 4 MiB first answer
+    let (addr, server) = stubborn_server(BIG);
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    tiny_buffers(&socket);
+    socket.connect(&addr.into()).expect("connect");
+    let tcp: std::net::TcpStream = socket.into();
+    tcp.set_nodelay(true).expect("nodelay");
+    let mut config = pop3_net::Config::default();
+    // The window must not be what keeps the batch small here.
+    config.window.commands = 100_000;
+    config.window.bytes = 1 << 20;
+    let options = pop3_net::ConnectOptions::new("127.0.0.1")
+        .port(addr.port())
+        .tls(TlsMode::Plain)
+        .protocol(config)
+        .timeout(std::time::Duration::from_secs(20));
+    let mut session = S::over(tcp, &options).await.expect("connect");
+    session
+        .login(
+            pop3_net::Login::new("alice", "secret")
+                .method(pop3_net::AuthMethod::User)
+                .allow_plaintext(true),
+        )
+        .await
+        .expect("login");
+    let msgs: Vec<u32> = (1..=BATCH).collect();
+    let mut sink = pop3_net::MessageBuffer::default();
+    let outcomes = session
+        .retr_many(&msgs, &mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", S::NAME));
+    assert_eq!(outcomes.len(), BATCH as usize);
+    assert_eq!(sink.messages.len(), BATCH as usize);
+    assert_eq!(sink.messages[0].1.len(), BIG / 17 * 17);
+    assert_eq!(sink.messages[1].1, b"small\r\n");
+    session.quit().await.expect("quit");
+    // CAPA, USER, PASS, CAPA, every RETR, QUIT.
+    assert_eq!(server.join().expect("server"), 4 + BATCH as usize + 1);
+}
+
+on_every_runtime!(a_large_batch_cannot_deadlock);

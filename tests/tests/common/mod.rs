@@ -16,18 +16,39 @@ use pop3_net::{
 pub trait Session: AsyncSession + Dial {
     /// Runtime name for messages.
     const NAME: &'static str;
+
+    /// A session over a TCP stream the test connected itself.
+    fn over(
+        tcp: std::net::TcpStream,
+        options: &ConnectOptions,
+    ) -> impl Future<Output = Result<Self, Error>>;
 }
 
 impl Session for pop3_tokio::Client {
     const NAME: &'static str = "tokio";
+
+    async fn over(tcp: std::net::TcpStream, options: &ConnectOptions) -> Result<Self, Error> {
+        tcp.set_nonblocking(true).expect("non-blocking");
+        let tcp = tokio::net::TcpStream::from_std(tcp).expect("tokio stream");
+        Self::connect_with(tcp, options).await
+    }
 }
 
 impl Session for pop3_futures::Client {
     const NAME: &'static str = "futures";
+
+    async fn over(tcp: std::net::TcpStream, options: &ConnectOptions) -> Result<Self, Error> {
+        let tcp = async_net::TcpStream::try_from(tcp).expect("async-net stream");
+        Self::connect_with(tcp, options).await
+    }
 }
 
 impl Session for Blocking<pop3_sync::Client> {
     const NAME: &'static str = "sync";
+
+    async fn over(tcp: std::net::TcpStream, options: &ConnectOptions) -> Result<Self, Error> {
+        pop3_sync::Client::connect_with(tcp, options).map(Blocking)
+    }
 }
 
 /// The blocking adapter seen through the async trait: each of its futures is complete
