@@ -1,25 +1,103 @@
-//! The `pop3` binary against a real Dovecot (and the embedded server): the contract of
-//! CLI.md, byte-exact storage, exit codes.
+//! The `pop3` binary against the test kit's `TestServer` (started by each test, in
+//! process) and against a real Dovecot: the contract of CLI.md, byte-exact storage, exit
+//! codes. Every scenario runs against both; without Dovecot its runs print a skip notice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 
-use pop3_testkit::{Dovecot, DovecotOptions, dovecot_or_skip, mailbox};
+use pop3_testkit::{Dovecot, DovecotOptions, TestServer, mailbox};
 
-/// A Dovecot with these messages, and the CA written to a file.
+/// The server a scenario runs against.
+enum Backend {
+    Embedded(TestServer),
+    Dovecot(Dovecot),
+}
+
+/// A server with these messages, and the CA written to a file.
 struct Server {
-    dovecot: Dovecot,
+    backend: Backend,
     dir: tempfile::TempDir,
 }
 
 impl Server {
+    fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Self { backend, dir };
+        std::fs::write(server.ca_file(), server.ca_pem()).unwrap();
+        server
+    }
+
+    /// The in-process test server.
+    fn embedded(messages: Vec<Vec<u8>>) -> Self {
+        Self::new(Backend::Embedded(
+            TestServer::builder().messages(messages).start(),
+        ))
+    }
+
+    /// A real Dovecot; `None` (after a printed notice) where it cannot run, outside CI.
+    fn dovecot(messages: Vec<Vec<u8>>) -> Option<Self> {
+        let options = DovecotOptions {
+            messages,
+            ..Default::default()
+        };
+        Dovecot::start(options)
+            .unwrap()
+            .map(|d| Self::new(Backend::Dovecot(d)))
+    }
+
+    fn ca_pem(&self) -> &str {
+        match &self.backend {
+            Backend::Embedded(s) => s.ca_pem(),
+            Backend::Dovecot(d) => d.ca_pem(),
+        }
+    }
+
     fn ca_file(&self) -> std::path::PathBuf {
         self.dir.path().join("ca.pem")
     }
 
+    fn password(&self) -> &str {
+        match &self.backend {
+            Backend::Embedded(s) => s.password(),
+            Backend::Dovecot(d) => d.password(),
+        }
+    }
+
+    /// The implicit-TLS port.
+    fn tls_port(&self) -> String {
+        match &self.backend {
+            Backend::Embedded(s) => s.tls_addr(),
+            Backend::Dovecot(d) => d.pop3s_addr(),
+        }
+        .port()
+        .to_string()
+    }
+
+    /// The plaintext port (STLS offered).
+    fn plain_port(&self) -> String {
+        match &self.backend {
+            Backend::Embedded(s) => s.addr(),
+            Backend::Dovecot(d) => d.pop3_addr(),
+        }
+        .port()
+        .to_string()
+    }
+
+    /// Messages still in the maildrop.
+    fn remaining(&self) -> usize {
+        match &self.backend {
+            Backend::Embedded(s) => {
+                // The CLI has exited, but the server may still be finishing the session.
+                assert!(s.wait_until_idle(std::time::Duration::from_secs(20)));
+                s.mailbox().len()
+            }
+            Backend::Dovecot(d) => d.messages_on_disk(),
+        }
+    }
+
     /// `pop3` with the global options for this server (implicit TLS, trusted CA).
     fn pop3(&self, args: &[&str]) -> Output {
-        let port = self.dovecot.pop3s_addr().port().to_string();
+        let port = self.tls_port();
         let ca = self.ca_file();
         let mut all = vec![
             "--host",
@@ -31,21 +109,28 @@ impl Server {
         ];
         all.extend_from_slice(&["--user", "alice"]);
         all.extend_from_slice(args);
-        pop3(&all, Some(self.dovecot.password()))
+        pop3(&all, Some(self.password()))
     }
 }
 
-fn start(messages: Vec<Vec<u8>>) -> Option<Server> {
-    let dovecot = dovecot_or_skip!(
-        DovecotOptions {
-            messages,
-            ..Default::default()
-        },
-        None
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), dovecot.ca_pem()).unwrap();
-    Some(Server { dovecot, dir })
+/// Runs each scenario `fn name(messages) -> Vec<Vec<u8>>` + `fn name(server: &Server)` pair
+/// as two tests: against the embedded `TestServer` and against Dovecot.
+macro_rules! against_both {
+    ($($scenario:ident => $messages:expr),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+            #[test]
+            fn testserver() {
+                super::$scenario(&Server::embedded($messages));
+            }
+            #[test]
+            fn dovecot() {
+                if let Some(server) = Server::dovecot($messages) {
+                    super::$scenario(&server);
+                }
+            }
+        }
+    )*};
 }
 
 fn pop3(args: &[&str], password: Option<&str>) -> Output {
@@ -99,12 +184,8 @@ fn file_name(uid: &str) -> String {
         .collect()
 }
 
-#[test]
-fn fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox() {
+fn fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox(server: &Server) {
     let messages = mailbox::hostile_mailbox();
-    let Some(server) = start(messages.clone()) else {
-        return;
-    };
     let out_dir = server.dir.path().join("out");
     let out = server.pop3(&["fetch", "--eml-dir", out_dir.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -113,7 +194,7 @@ fn fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox() {
         "{}",
         stderr(&out)
     );
-    for (uid, message) in uids(&server).iter().zip(&messages) {
+    for (uid, message) in uids(server).iter().zip(&messages) {
         let stored = std::fs::read(out_dir.join(format!("{}.eml", file_name(uid)))).unwrap();
         assert!(
             stored == *message,
@@ -131,12 +212,8 @@ fn fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox() {
     );
 }
 
-#[test]
-fn capa_stat_and_list_follow_the_contract() {
+fn capa_stat_and_list_follow_the_contract(server: &Server) {
     let messages = mailbox::generate(5, 1_000, 3);
-    let Some(server) = start(messages.clone()) else {
-        return;
-    };
     let out = server.pop3(&["capa"]);
     assert_eq!(code(&out), 0);
     assert!(
@@ -190,12 +267,12 @@ fn capa_stat_and_list_follow_the_contract() {
     assert_eq!(stdout(&out).lines().next().unwrap().split('\t').count(), 4);
 }
 
-#[test]
-fn maildir_and_mbox_use_lf_and_quote_from_lines() {
-    let message = b"Subject: from test\r\n\r\nFrom the start\r\n>From quoted\r\nend\r\n".to_vec();
-    let Some(server) = start(vec![message]) else {
-        return;
-    };
+/// One message with `From ` lines to quote.
+fn from_lines() -> Vec<Vec<u8>> {
+    vec![b"Subject: from test\r\n\r\nFrom the start\r\n>From quoted\r\nend\r\n".to_vec()]
+}
+
+fn maildir_and_mbox_use_lf_and_quote_from_lines(server: &Server) {
     let maildir = server.dir.path().join("Maildir");
     let out = server.pop3(&["fetch", "--maildir", maildir.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -227,15 +304,10 @@ fn maildir_and_mbox_use_lf_and_quote_from_lines() {
     );
 }
 
-#[test]
-fn new_skips_recorded_uids_and_delete_commits_only_durable_messages() {
-    let messages = mailbox::generate(4, 800, 5);
-    let Some(server) = start(messages) else {
-        return;
-    };
+fn new_skips_recorded_uids_and_delete_commits_only_durable_messages(server: &Server) {
     let out_dir = server.dir.path().join("eml");
     let dir = out_dir.to_str().unwrap();
-    let uids = uids(&server);
+    let uids = uids(server);
     let out = server.pop3(&[
         "--json",
         "fetch",
@@ -270,29 +342,22 @@ fn new_skips_recorded_uids_and_delete_commits_only_durable_messages() {
         (Some(2), Some(4))
     );
     assert!(lines[..4].iter().all(|l| l["deleted"] == true));
-    assert_eq!(server.dovecot.messages_on_disk(), 0);
+    assert_eq!(server.remaining(), 0);
 }
 
-#[test]
-fn dele_by_uid() {
-    let Some(server) = start(mailbox::generate(3, 500, 9)) else {
-        return;
-    };
-    let uids = uids(&server);
+fn dele_by_uid(server: &Server) {
+    let uids = uids(server);
     let out = server.pop3(&["dele", &uids[1], "no-such-uid"]);
     assert_eq!(code(&out), 5, "partial: {}", stderr(&out));
     assert_eq!(stdout(&out), format!("deleted {}\n", uids[1]));
     assert!(stderr(&out).contains("not deleted no-such-uid"));
-    assert_eq!(server.dovecot.messages_on_disk(), 2);
+    assert_eq!(server.remaining(), 2);
 }
 
-#[test]
-fn exit_codes() {
-    let Some(server) = start(mailbox::generate(1, 500, 1)) else {
-        return;
-    };
-    let port = server.dovecot.pop3s_addr().port().to_string();
-    let plain_port = server.dovecot.pop3_addr().port().to_string();
+fn exit_codes(server: &Server) {
+    let port = server.tls_port();
+    let plain_port = server.plain_port();
+    let password = server.password();
     let ca = server.ca_file();
     let ca = ca.to_str().unwrap();
     let base = |port: &str| -> Vec<String> {
@@ -317,16 +382,16 @@ fn exit_codes() {
         stderr(&out)
     );
     // 4: certificate not trusted (webpki roots only).
-    let out = run(&["stat"], Some("secret"), &port);
+    let out = run(&["stat"], Some(password), &port);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     // 4: plaintext credentials without --allow-plaintext-auth.
-    let out = run(&["--tls", "none", "stat"], Some("secret"), &plain_port);
+    let out = run(&["--tls", "none", "stat"], Some(password), &plain_port);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     // ... which works once allowed, and STLS works.
     assert_eq!(
         code(&run(
             &["--tls", "none", "--allow-plaintext-auth", "stat"],
-            Some("secret"),
+            Some(password),
             &plain_port
         )),
         0
@@ -334,32 +399,33 @@ fn exit_codes() {
     assert_eq!(
         code(&run(
             &["--tls", "starttls", "--ca-file", ca, "stat"],
-            Some("secret"),
+            Some(password),
             &plain_port
         )),
         0
     );
     // --insecure works and warns.
-    let out = run(&["--insecure", "stat"], Some("secret"), &port);
+    let out = run(&["--insecure", "stat"], Some(password), &port);
     assert_eq!(code(&out), 0);
     assert!(stderr(&out).contains("warning"));
     // 2: usage, and no password.
-    assert_eq!(code(&run(&["fetch"], Some("secret"), &port)), 2);
+    assert_eq!(code(&run(&["fetch"], Some(password), &port)), 2);
     assert_eq!(code(&run(&["--ca-file", ca, "stat"], None, &port)), 2);
     // 1: connection refused.
-    let out = run(&["stat"], Some("secret"), "1");
+    let out = run(&["stat"], Some(password), "1");
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
 
-#[test]
-fn password_sources() {
-    let Some(server) = start(mailbox::generate(1, 500, 1)) else {
-        return;
-    };
-    let port = server.dovecot.pop3s_addr().port().to_string();
+fn password_sources(server: &Server) {
+    let port = server.tls_port();
     let ca = server.ca_file();
     let file = server.dir.path().join("password");
-    std::fs::write(&file, "secret\nignored second line\n").unwrap();
+    std::fs::write(
+        &file,
+        format!("{}\nignored second line\n", server.password()),
+    )
+    .unwrap();
+    let command = format!("echo {}", server.password());
     let common = [
         "--host",
         "127.0.0.1",
@@ -379,12 +445,19 @@ fn password_sources() {
         code(&with(&["--password-file", file.to_str().unwrap(), "stat"])),
         0
     );
-    assert_eq!(
-        code(&with(&["--password-command", "echo secret", "stat"])),
-        0
-    );
+    assert_eq!(code(&with(&["--password-command", &command, "stat"])), 0);
     assert_eq!(code(&with(&["--password-command", "exit 3", "stat"])), 1);
 }
+
+against_both!(
+    fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox => mailbox::hostile_mailbox(),
+    capa_stat_and_list_follow_the_contract => mailbox::generate(5, 1_000, 3),
+    maildir_and_mbox_use_lf_and_quote_from_lines => from_lines(),
+    new_skips_recorded_uids_and_delete_commits_only_durable_messages => mailbox::generate(4, 800, 5),
+    dele_by_uid => mailbox::generate(3, 500, 9),
+    exit_codes => mailbox::generate(1, 500, 1),
+    password_sources => mailbox::generate(1, 500, 1),
+);
 
 #[test]
 fn without_host_the_embedded_server_answers() {

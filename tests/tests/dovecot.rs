@@ -75,11 +75,9 @@ fn user_pass_stat_dele_quit() -> TestResult {
     assert_eq!(raw.command("STAT")?, format!("+OK 3 {octets}\r\n"));
     assert!(raw.command("DELE 2")?.starts_with("+OK"));
     assert!(raw.command("QUIT")?.starts_with("+OK"));
-    // Dovecot expunges at QUIT; give it a moment to finish the rename/unlink.
-    for _ in 0..100 {
-        if dovecot.messages_on_disk() == 2 {
-            break;
-        }
+    // Dovecot expunges at QUIT; poll until it has finished the rename/unlink.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while dovecot.messages_on_disk() != 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(dovecot.messages_on_disk(), 2);
@@ -104,11 +102,9 @@ fn lock_session_gives_in_use_to_a_second_session() -> TestResult {
     assert!(first.command("QUIT")?.starts_with("+OK"));
     let (mut third, _) = Raw::connect(&dovecot)?;
     let mut answer = third.login(&dovecot)?;
-    // The lock is released when the first session has fully ended: allow a moment.
-    for _ in 0..50 {
-        if answer.starts_with("+OK") {
-            break;
-        }
+    // The lock is released when the first session has fully ended: poll for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !answer.starts_with("+OK") && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         let (mut again, _) = Raw::connect(&dovecot)?;
         answer = again.login(&dovecot)?;

@@ -150,8 +150,12 @@ async fn truncated_and_garbage_responses_fail<S: Session>() {
     assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
 }
 
-/// A loopback server answering STAT late, after `delay`.
-fn late_stat_server(delay: std::time::Duration) -> std::net::SocketAddr {
+/// A loopback server that holds its answer to STAT until `release` fires, writes it,
+/// then reports on `written`.
+fn late_stat_server(
+    release: std::sync::mpsc::Receiver<()>,
+    written: futures::channel::oneshot::Sender<()>,
+) -> std::net::SocketAddr {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -161,12 +165,13 @@ fn late_stat_server(delay: std::time::Duration) -> std::net::SocketAddr {
         };
         let mut writer = stream.try_clone().unwrap();
         let _ = writer.write_all(b"+OK ready\r\n");
+        let mut written = Some(written);
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { return };
             let answer: &[u8] = match line.as_str() {
                 "CAPA" => b"+OK\r\nUSER\r\n.\r\n",
                 "STAT" => {
-                    std::thread::sleep(delay);
+                    let _ = release.recv();
                     b"+OK 1 1\r\n"
                 }
                 "QUIT" => b"+OK bye\r\n",
@@ -175,19 +180,27 @@ fn late_stat_server(delay: std::time::Duration) -> std::net::SocketAddr {
             if writer.write_all(answer).is_err() {
                 return;
             }
+            if line == "STAT" {
+                if let Some(written) = written.take() {
+                    let _ = written.send(());
+                }
+            }
         }
     });
     addr
 }
 
 /// A timeout in the middle of an exchange ends the session: the next call must not read
-/// the late answer as its own.
+/// the late answer as its own. Driven by events, not by a clock: the server answers only
+/// once the client has given up.
 async fn a_timeout_ends_the_session<S: Session>() {
-    let addr = late_stat_server(std::time::Duration::from_millis(800));
+    let (release, held) = std::sync::mpsc::channel();
+    let (written, on_written) = futures::channel::oneshot::channel();
+    let addr = late_stat_server(held, written);
     let options = pop3_net::ConnectOptions::new("127.0.0.1")
         .port(addr.port())
         .tls(TlsMode::Plain)
-        .timeout(std::time::Duration::from_millis(200));
+        .io_timeout(std::time::Duration::from_millis(200));
     let mut session = S::dial(&options).await.unwrap();
     let login = Login::new("alice", "secret")
         .method(AuthMethod::User)
@@ -195,8 +208,9 @@ async fn a_timeout_ends_the_session<S: Session>() {
     session.login(login).await.unwrap();
     let first = session.stat().await.unwrap_err();
     assert_eq!(first.kind(), ErrorKind::Timeout, "{first}");
-    // The late "+OK 1 1" must not be taken as the answer to this STAT.
-    std::thread::sleep(std::time::Duration::from_millis(900));
+    // Now the late "+OK 1 1" arrives; it must not be taken as the answer to this STAT.
+    release.send(()).unwrap();
+    on_written.await.unwrap();
     let second = session.stat().await.unwrap_err();
     // A transport error, not a configuration one (which the CLI reports as a usage error).
     assert_eq!(second.kind(), ErrorKind::Io, "{second}");

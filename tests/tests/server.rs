@@ -230,7 +230,10 @@ fn deletions_are_committed_by_quit_only() -> TestResult {
     conn.run(DeleMany::new(vec![1]))
         .map_err(|f| format!("{f:?}"))?;
     drop(conn);
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        server.wait_until_idle(Duration::from_secs(20)),
+        "session never ended"
+    );
     assert_eq!(maildrop.len(), 3);
 
     // DELE then QUIT: deleted.
@@ -283,7 +286,7 @@ fn lock_session_gives_in_use_to_a_second_session() -> TestResult {
     let third = logged_in(&server)?;
     // Released by a disconnect too.
     drop(third);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while server.mailbox().is_locked() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -478,7 +481,7 @@ fn huge_status_line_is_refused_and_streamed() -> TestResult {
     drop(conn);
     // The client needed more than its 4 KiB limit, so a first 64 KiB chunk was written
     // (its accounting may lag the client's error a little).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while server.bytes_sent() < 64 * 1024 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -722,41 +725,41 @@ fn drop_stops_listeners_and_sessions() -> TestResult {
     let server = TestServer::start();
     let (addr, tls_addr) = (server.addr(), server.tls_addr());
     let idle = TcpStream::connect(addr)?;
-    idle.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let started = Instant::now();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut greeting = [0u8; 3];
+    (&idle).read_exact(&mut greeting)?;
+    assert_eq!(&greeting, b"+OK");
+    // Returns (the session threads are joined) although a client is still connected.
     drop(server);
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(TcpStream::connect(addr).is_err());
     assert!(TcpStream::connect(tls_addr).is_err());
-    // The idle session was closed.
+    // The idle session was closed: end of stream (or a reset), not our read timeout.
     let mut rest = Vec::new();
-    let _ = (&idle).read_to_end(&mut rest);
+    match (&idle).read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(format!("the idle session was not closed: {e}").into()),
+    }
     Ok(())
 }
 
 #[test]
-fn pipelined_batch_through_the_latency_proxy_costs_about_one_round_trip() -> TestResult {
-    let one_way = Duration::from_millis(25);
+fn pipelined_batch_through_the_latency_proxy_costs_one_round_trip() -> TestResult {
     let messages = mailbox::generate(30, 2000, 3);
     let server = TestServer::builder().messages(messages).start();
-    let proxy = LatencyProxy::start(server.tls_addr(), one_way)?;
+    let proxy = LatencyProxy::start(server.tls_addr(), Duration::from_millis(5))?;
     let mut conn = Conn::implicit(proxy.addr(), server.client_config())?;
     conn.run(Login::new("alice", "secret"))
         .map_err(|f| format!("{f:?}"))?;
-    let started = Instant::now();
+    let before = proxy.round_trips();
     conn.run(Noop::new()).map_err(|f| format!("{f:?}"))?;
-    let round_trip = started.elapsed();
-    assert!(round_trip >= 2 * one_way, "{round_trip:?}");
-    let started = Instant::now();
+    assert_eq!(proxy.round_trips() - before, 1, "NOOP");
+    let before = proxy.round_trips();
     let (outcomes, _) = conn
         .fetch_each(RetrMany::new((1..=30).collect()))
         .map_err(|f| format!("{f:?}"))?;
-    let batch = started.elapsed();
     assert_eq!(outcomes.len(), 30);
-    assert!(
-        batch < 10 * round_trip,
-        "30 pipelined RETR took {batch:?}, one RTT {round_trip:?}"
-    );
+    assert_eq!(proxy.round_trips() - before, 1, "30 pipelined RETR");
     Ok(())
 }
 

@@ -426,6 +426,28 @@ impl TestServer {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// How many sessions are still being served (their thread has not finished).
+    pub fn active_sessions(&self) -> usize {
+        lock(&self.shared.live)
+            .iter()
+            .filter(|(_, handle)| !handle.is_finished())
+            .count()
+    }
+
+    /// Waits until every session has ended (the client hung up or quit, and the server
+    /// finished with it: committed or rolled back), up to `limit`. Returns whether they
+    /// all did. For tests that check what a session left behind.
+    pub fn wait_until_idle(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.active_sessions() > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
     /// Every line clients sent, without line ends, across sessions in the order they
     /// arrived (SASL responses included; TLS handshakes are not lines).
     pub fn received(&self) -> Vec<String> {
