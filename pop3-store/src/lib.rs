@@ -9,7 +9,8 @@
 //! A commit hands the message to the store's committer thread, the single owner of the
 //! state file and of the mbox, which makes messages durable and records their UIDs in
 //! batches. [`Store::sync`] waits until everything committed so far is durable and
-//! recorded: call it before sending DELE.
+//! recorded: call it before sending DELE. [`AsyncStore`] offers the same to async code on
+//! any executor, doing the file I/O on a small thread pool.
 //!
 //! ```
 //! use pop3_store::{Account, Store, StoreOptions, Target};
@@ -75,6 +76,7 @@
 
 #![forbid(unsafe_code)]
 
+mod async_store;
 mod committer;
 mod envelope;
 mod error;
@@ -82,6 +84,7 @@ mod fsutil;
 mod hash;
 mod lock;
 mod names;
+mod pool;
 mod recovery;
 mod state;
 mod stats;
@@ -91,6 +94,7 @@ mod ticket;
 mod transform;
 mod writer;
 
+pub use async_store::{AsyncMessageWriter, AsyncStore};
 pub use error::StoreError;
 pub use names::{Account, uid_file_name};
 pub use recovery::RecoveryReport;

@@ -313,7 +313,8 @@ impl Inner {
 ///
 /// Open it, then [`Store::begin`] a [`MessageWriter`] per message, from as many threads as
 /// there are sessions; commit each, and call [`Store::sync`] before sending DELE for what
-/// was committed.
+/// was committed. The blocking API is on this type; [`crate::AsyncStore`] wraps it for
+/// async callers on any executor.
 ///
 /// Dropping the store is [`Store::close`] with the error ignored.
 #[derive(Debug)]
