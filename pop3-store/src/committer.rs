@@ -29,6 +29,7 @@ use crate::hash::{ContentHash, record_hash};
 use crate::lock::DotLock;
 use crate::names::uid_file_name;
 use crate::state::{Intent, Line, MboxSpan, Recorded, StateFile, Target as IntentTarget};
+use crate::stats::Written;
 use crate::store::{CrashPoint, Inner, Permit};
 use crate::target::Target;
 use crate::ticket::{Durable, Location, Receipt};
@@ -604,13 +605,13 @@ impl Appender<'_> {
             let room = usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX);
             if data.len() >= room {
                 data = &data[..room];
-                write_counted(self.file, data, self.stats)?;
+                write_counted(self.file, data, self.stats, Written::Message)?;
                 self.written += data.len() as u64;
                 // The simulated crash: the rest never reaches the file.
                 return Err(io::ErrorKind::Interrupted.into());
             }
         }
-        write_counted(self.file, data, self.stats)?;
+        write_counted(self.file, data, self.stats, Written::Message)?;
         self.written += data.len() as u64;
         Ok(())
     }

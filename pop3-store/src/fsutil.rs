@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{IoContext, StoreError};
-use crate::stats::Stats;
+use crate::stats::{Stats, Written};
 
 /// Mode of every file the store creates.
 pub(crate) const FILE_MODE: u32 = 0o600;
@@ -88,9 +88,14 @@ pub(crate) fn sync_dir(dir: &Path, stats: &Stats) -> Result<(), StoreError> {
 }
 
 /// `write_all`, counting every `write` call in `stats` (the write path's cost measure).
-pub(crate) fn write_counted(file: &mut File, mut data: &[u8], stats: &Stats) -> io::Result<()> {
+pub(crate) fn write_counted(
+    file: &mut File,
+    mut data: &[u8],
+    stats: &Stats,
+    target: Written,
+) -> io::Result<()> {
     while !data.is_empty() {
-        stats.write_call();
+        stats.write_call(target);
         match file.write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {

@@ -3,10 +3,20 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// What a counted write went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Message data: temporary files, spool files, mbox appends.
+    Message,
+    /// The state file.
+    State,
+}
+
 /// Live counters, shared by a store's writers and its committer.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     write_calls: AtomicU64,
+    state_write_calls: AtomicU64,
     bytes_written: AtomicU64,
     fsyncs: AtomicU64,
     batches: AtomicU64,
@@ -15,8 +25,11 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn write_call(&self) {
+    pub(crate) fn write_call(&self, target: Written) {
         self.write_calls.fetch_add(1, Ordering::Relaxed);
+        if target == Written::State {
+            self.state_write_calls.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn bytes_written(&self, n: usize) {
@@ -28,6 +41,9 @@ impl Stats {
     }
 
     pub(crate) fn batch(&self, committed: usize) {
+        if committed == 0 {
+            return;
+        }
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.committed
             .fetch_add(committed as u64, Ordering::Relaxed);
@@ -40,6 +56,7 @@ impl Stats {
     pub(crate) fn snapshot(&self) -> StoreStats {
         StoreStats {
             write_calls: self.write_calls.load(Ordering::Relaxed),
+            state_write_calls: self.state_write_calls.load(Ordering::Relaxed),
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
             fsyncs: self.fsyncs.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
@@ -55,6 +72,9 @@ impl Stats {
 pub struct StoreStats {
     /// `write(2)` calls issued for message data, spool files, mbox appends and state lines.
     pub write_calls: u64,
+    /// Of those, the calls that appended to (or rewrote) the state file: about two per
+    /// batch. The rest carried message data.
+    pub state_write_calls: u64,
     /// Bytes those calls wrote.
     pub bytes_written: u64,
     /// fsyncs of files and directories.

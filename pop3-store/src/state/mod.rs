@@ -17,7 +17,7 @@ use crate::error::{IoContext, StoreError};
 use crate::fsutil::{self, write_counted};
 use crate::lock::{self, Wait};
 use crate::names::check_uid;
-use crate::stats::Stats;
+use crate::stats::{Stats, Written};
 
 /// What the file held when it was opened.
 #[derive(Debug, Default)]
@@ -161,7 +161,8 @@ impl StateFile {
             line.write_to(&mut text);
         }
         self.lines += lines.len();
-        write_counted(&mut self.file, text.as_bytes(), stats).context("append to", &self.path)
+        write_counted(&mut self.file, text.as_bytes(), stats, Written::State)
+            .context("append to", &self.path)
     }
 
     /// fsync: everything appended so far is durable.
@@ -200,7 +201,7 @@ impl StateFile {
             }
             .write_to(&mut text);
         }
-        write_counted(&mut file, text.as_bytes(), stats).context("write", &tmp)?;
+        write_counted(&mut file, text.as_bytes(), stats, Written::State).context("write", &tmp)?;
         stats.fsync();
         file.sync_all().context("fsync", &tmp)?;
         fs::rename(&tmp, &self.path).context("rename into place", &self.path)?;
