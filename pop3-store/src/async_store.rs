@@ -94,6 +94,11 @@ impl AsyncStore {
         self.store.contains(account, uid)
     }
 
+    /// See [`Store::recorded`].
+    pub fn recorded(&self, account: &Account) -> Vec<String> {
+        self.store.recorded(account)
+    }
+
     /// See [`Store::mark_seen`].
     pub fn mark_seen<I, S>(
         &self,

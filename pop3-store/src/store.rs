@@ -417,6 +417,16 @@ impl Store {
         self.inner.read_index().contains(&account.key(), uid)
     }
 
+    /// The UIDs recorded for `account`, in no particular order: with the server's current
+    /// UIDL listing, what [`Store::forget`] may drop.
+    pub fn recorded(&self, account: &Account) -> Vec<String> {
+        self.inner
+            .read_index()
+            .uids(&account.key())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Records UIDs as seen without storing them (`--mark-seen`), durably, before
     /// returning.
     pub fn mark_seen<I, S>(&self, account: &Account, uids: I) -> Result<(), StoreError>

@@ -111,6 +111,10 @@ fn mark_seen_and_forget() {
     store.mark_seen(&alice(), ["s2"]).unwrap();
     store.forget(&alice(), ["s1", "never"]).unwrap();
     assert!(!store.contains(&alice(), "s1"));
+    let mut recorded = store.recorded(&alice());
+    recorded.sort();
+    assert_eq!(recorded, ["s2", "s3"]);
+    assert!(store.recorded(&bob()).is_empty());
     store.close().unwrap();
     // Nothing was downloaded, yet the records are durable.
     let store = open(target.clone(), &alice());

@@ -33,6 +33,14 @@ impl Index {
         })
     }
 
+    /// The UIDs recorded for `account`.
+    pub(crate) fn uids(&self, account: &str) -> impl Iterator<Item = &str> {
+        self.accounts
+            .get(account)
+            .into_iter()
+            .flat_map(|uids| uids.keys().map(String::as_str))
+    }
+
     /// Whether an entry holds the `.eml` file `name`.
     pub(crate) fn is_claimed(&self, name: &str) -> bool {
         self.claimed.contains(name)
