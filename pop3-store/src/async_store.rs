@@ -1,0 +1,291 @@
+//! The async face of a [`Store`], for any executor: writers keep the executor's threads
+//! free of file I/O by handing filled buffers to the store's I/O threads, and every wait
+//! is a runtime-agnostic `futures-channel` oneshot.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use futures_channel::oneshot;
+
+use crate::error::IoContext;
+use crate::pool::{Pool, Worker};
+use crate::ticket::answer;
+use crate::writer::MessageWriter;
+use crate::{
+    Account, Durable, Pending, RecoveryReport, Store, StoreError, StoreOptions, StoreStats, Target,
+};
+
+/// Buffers an async writer may have queued for its I/O thread before `write` waits: the
+/// bound that keeps a fast network from outrunning a slow disk with unbounded memory.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// A [`Store`] for async callers, on any executor (tokio, async-std, smol, or
+/// `futures::executor`): no method blocks the calling thread.
+///
+/// Dropping it asks the committer to finish and release the locks without waiting;
+/// [`AsyncStore::close`] waits for that.
+#[derive(Debug)]
+pub struct AsyncStore {
+    store: Store,
+    pool: Pool,
+}
+
+impl AsyncStore {
+    /// Wraps an open store, with `io_threads` threads (at least one) for writers' file
+    /// I/O. Two to four are plenty: they mostly wait on fsync, and those of different
+    /// messages overlap.
+    pub fn new(store: Store, io_threads: usize) -> Result<Self, StoreError> {
+        Ok(Self {
+            store,
+            pool: Pool::new(io_threads)?,
+        })
+    }
+
+    /// [`Store::open`] on a thread of its own (it may wait for another run's locks), then
+    /// [`AsyncStore::new`].
+    pub fn open(
+        options: StoreOptions,
+        io_threads: usize,
+    ) -> impl Future<Output = Result<Self, StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let path = options.target().path().to_owned();
+        let spawned = thread::Builder::new()
+            .name("pop3-store-open".into())
+            .spawn(move || {
+                let _ = tx.send(Store::open(options).and_then(|s| Self::new(s, io_threads)));
+            })
+            .context("start a thread to open", path);
+        async move {
+            spawned?;
+            answer(rx).await
+        }
+    }
+
+    /// Starts writing message `uid` of `account` (see [`Store::begin`]).
+    pub fn begin(
+        &self,
+        account: &Account,
+        uid: &str,
+    ) -> impl Future<Output = Result<AsyncMessageWriter, StoreError>> + Send + 'static {
+        let inner = Arc::clone(self.store.inner());
+        let cap = inner.cap;
+        let worker = self.pool.worker();
+        let (account, uid) = (account.clone(), uid.to_owned());
+        let rx = worker.run(move || inner.begin(&account, &uid));
+        async move {
+            let writer = answer(rx).await?;
+            Ok(AsyncMessageWriter {
+                uid: writer.uid().to_owned(),
+                slot: Arc::new(Mutex::new(Some(writer))),
+                worker,
+                raw: Vec::with_capacity(cap),
+                cap,
+                in_flight: VecDeque::with_capacity(MAX_IN_FLIGHT),
+                spare: Vec::new(),
+                failure: None,
+            })
+        }
+    }
+
+    /// See [`Store::contains`] (answered from memory: never blocks for long).
+    pub fn contains(&self, account: &Account, uid: &str) -> bool {
+        self.store.contains(account, uid)
+    }
+
+    /// See [`Store::recorded`].
+    pub fn recorded(&self, account: &Account) -> Vec<String> {
+        self.store.recorded(account)
+    }
+
+    /// See [`Store::mark_seen`].
+    pub fn mark_seen<I, S>(
+        &self,
+        account: &Account,
+        uids: I,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let rx = self.store.inner().seen_request(
+            account,
+            uids.into_iter().map(Into::into).collect(),
+            false,
+        );
+        async move { answer(rx?).await }
+    }
+
+    /// See [`Store::forget`].
+    pub fn forget<I, S>(
+        &self,
+        account: &Account,
+        uids: I,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let rx = self.store.inner().seen_request(
+            account,
+            uids.into_iter().map(Into::into).collect(),
+            true,
+        );
+        async move { answer(rx?).await }
+    }
+
+    /// Resolves when every commit handed over before the call is durable and recorded
+    /// (see [`Store::sync`]): await it before sending DELE.
+    pub fn sync(&self) -> impl Future<Output = Result<Durable, StoreError>> + Send + 'static {
+        let rx = self.store.inner().sync_request();
+        async move { answer(rx?).await }
+    }
+
+    /// Finishes the queued commits and releases the locks.
+    pub fn close(mut self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let rx = self.store.close_detached();
+        async move {
+            match rx {
+                Some(rx) => match answer(rx).await {
+                    Err(StoreError::Closed) => Ok(()),
+                    other => other,
+                },
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// See [`Store::recovery`].
+    pub fn recovery(&self) -> &RecoveryReport {
+        self.store.recovery()
+    }
+
+    /// See [`Store::stats`].
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    /// The destination.
+    pub fn target(&self) -> &Target {
+        self.store.target()
+    }
+}
+
+impl Drop for AsyncStore {
+    fn drop(&mut self) {
+        // Not joined: a drop on an executor thread must not wait for the last batch.
+        let _ = self.store.close_detached();
+    }
+}
+
+/// Writes one message from async code. Obtained from [`AsyncStore::begin`].
+///
+/// Chunks are collected into a buffer; each full buffer goes to the message's I/O thread,
+/// which runs a blocking [`MessageWriter`] on it. At most a few buffers are in flight, so
+/// `write` waits when the disk falls behind. Dropping it without commit aborts the
+/// message (on the I/O thread).
+#[derive(Debug)]
+pub struct AsyncMessageWriter {
+    uid: String,
+    slot: Arc<Mutex<Option<MessageWriter>>>,
+    worker: Worker,
+    raw: Vec<u8>,
+    cap: usize,
+    in_flight: VecDeque<oneshot::Receiver<Result<Vec<u8>, StoreError>>>,
+    spare: Vec<Vec<u8>>,
+    failure: Option<StoreError>,
+}
+
+impl AsyncMessageWriter {
+    /// The UID being written.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// Adds the next chunk of the message (see [`MessageWriter::write`]).
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        let mut input = chunk;
+        while !input.is_empty() {
+            let take = (self.cap - self.raw.len()).min(input.len());
+            self.raw.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.raw.len() == self.cap {
+                self.ship().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the collected bytes to the I/O thread.
+    async fn ship(&mut self) -> Result<(), StoreError> {
+        while self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.cap));
+        let mut data = std::mem::replace(&mut self.raw, next);
+        let slot = Arc::clone(&self.slot);
+        let rx = self.worker.run(move || {
+            let mut writer = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            writer.as_mut().ok_or(StoreError::Closed)?.write(&data)?;
+            data.clear();
+            Ok(data)
+        });
+        self.in_flight.push_back(rx);
+        Ok(())
+    }
+
+    /// Waits for the oldest buffer in flight and keeps it for reuse.
+    async fn settle_oldest(&mut self) -> Result<(), StoreError> {
+        if let Some(rx) = self.in_flight.pop_front() {
+            match answer(rx).await {
+                Ok(buf) => self.spare.push(buf),
+                Err(e) => {
+                    self.failure = Some(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the message (see [`MessageWriter::commit`]); the fsync runs on the I/O
+    /// thread. The returned [`Pending`] is a future too.
+    pub async fn commit(mut self) -> Result<Pending, StoreError> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        if !self.raw.is_empty() {
+            self.ship().await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await?;
+        }
+        let slot = Arc::clone(&self.slot);
+        let rx = self.worker.run(move || {
+            let writer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            writer.ok_or(StoreError::Closed)?.commit()
+        });
+        answer(rx).await
+    }
+
+    /// Drops the message; its temporary file is removed on the I/O thread.
+    pub fn abort(self) {}
+}
+
+impl Drop for AsyncMessageWriter {
+    fn drop(&mut self) {
+        let slot = Arc::clone(&self.slot);
+        // The writer's own drop removes files: that belongs on the I/O thread too.
+        drop(self.worker.run(move || {
+            drop(slot.lock().unwrap_or_else(PoisonError::into_inner).take());
+            Ok(())
+        }));
+    }
+}
