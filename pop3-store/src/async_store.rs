@@ -142,16 +142,37 @@ impl AsyncStore {
         async move { answer(rx?).await }
     }
 
-    /// Finishes the queued commits and releases the locks.
+    /// Waits for the writers' queued file work (the removal of aborted messages' files
+    /// included), then finishes the queued commits and releases the locks.
     pub fn close(mut self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        let rx = self.store.close_detached();
+        let barrier = self.pool.barrier();
         async move {
-            match rx {
+            // Commits still on an I/O thread reach the committer before the close does.
+            barrier.await;
+            match self.store.close_detached() {
                 Some(rx) => match answer(rx).await {
                     Err(StoreError::Closed) => Ok(()),
                     other => other,
                 },
                 None => Ok(()),
+            }
+        }
+    }
+
+    /// Stops at once, leaving the destination consistent (see [`Store::abort`]); does not
+    /// wait for the writers' I/O threads. Resolves once the locks are released; closing
+    /// or dropping the store afterwards does nothing more.
+    pub fn abort(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        self.store.inner().abort();
+        let rx = self.store.inner().close_request();
+        async move {
+            match rx {
+                Ok(rx) => match answer(rx).await {
+                    Err(StoreError::Closed) => Ok(()),
+                    other => other,
+                },
+                // Already stopped.
+                Err(_) => Ok(()),
             }
         }
     }

@@ -101,6 +101,15 @@ pub(crate) struct MboxRecord {
     pub(crate) rest_hash: u64,
 }
 
+/// How an mbox append ended, when it did not fail.
+enum Appended {
+    Done,
+    /// A simulated crash cut it short: stop at once.
+    Crashed,
+    /// [`crate::Store::abort`] stopped it: the partial record must be cut back.
+    Aborted,
+}
+
 /// Whether the committer goes on after a batch.
 enum Flow {
     Continue,
@@ -146,6 +155,8 @@ pub(crate) struct Committer {
     pub(crate) poisoned: Option<String>,
     /// Staging for mbox appends: one write per small record.
     pub(crate) copy_buf: Vec<u8>,
+    /// Messages put in place so far (for [`CrashPoint::AbortAfterPlacing`]).
+    pub(crate) placed: usize,
 }
 
 impl Committer {
@@ -159,15 +170,56 @@ impl Committer {
                     Err(_) => break,
                 }
             }
+            if self.inner.is_aborting() {
+                self.stop(batch, requests);
+                return;
+            }
             match self.process(batch) {
                 Flow::Continue => {}
                 Flow::Crash => return,
                 Flow::Close(done) => {
+                    for request in self.inner.close_queue(requests) {
+                        self.refuse(request, &StoreError::Closed);
+                    }
                     // Locks go before the answer: whoever waits for close may reopen.
                     drop(self);
                     let _ = done.send(Ok(()));
                     return;
                 }
+            }
+        }
+    }
+
+    /// After an abort: refuses everything queued (removing the messages' temporary files),
+    /// releases the locks, then answers the closes.
+    fn stop(self, batch: Vec<Request>, requests: &Receiver<Request>) {
+        let mut closes = Vec::new();
+        let rest = self.inner.close_queue(requests);
+        for request in batch.into_iter().chain(rest) {
+            match request {
+                Request::Close { done } => closes.push(done),
+                other => self.refuse(other, &StoreError::Closed),
+            }
+        }
+        // Locks go before the answers: whoever waits for the abort may reopen.
+        drop(self);
+        for done in closes {
+            let _ = done.send(Ok(()));
+        }
+    }
+
+    /// Answers a request that will not be served; a commit's message is removed.
+    fn refuse(&self, request: Request, error: &StoreError) {
+        match request {
+            Request::Commit { job, done } => {
+                self.inner.discard(&job.payload);
+                let _ = done.send(Err(error.clone()));
+            }
+            Request::Seen { done, .. } | Request::Forget { done, .. } | Request::Close { done } => {
+                let _ = done.send(Err(error.clone()));
+            }
+            Request::Sync { done, .. } => {
+                let _ = done.send(Err(error.clone()));
             }
         }
     }
@@ -178,7 +230,7 @@ impl Committer {
         let mut close = None;
         for request in batch {
             if close.is_some() {
-                refuse(request, &StoreError::Closed);
+                self.refuse(request, &StoreError::Closed);
                 continue;
             }
             match request {
@@ -323,9 +375,10 @@ impl Committer {
             return Ok(false);
         }
 
-        // 2. Put each message in place.
+        // 2. Put each message in place; after an abort, none of the rest.
         let mut mbox_failed: Option<StoreError> = None;
         let mut placed = false;
+        let mut truncated = false;
         for op in ops.iter_mut() {
             let Op::Commit {
                 job,
@@ -336,6 +389,11 @@ impl Committer {
             else {
                 continue;
             };
+            if self.inner.is_aborting() {
+                self.inner.discard(&job.payload);
+                *outcome = Some(Err(StoreError::Closed));
+                continue;
+            }
             let result = match (&mut job.payload, &intent.target) {
                 (Payload::Maildir { name }, _) => Self::place_file(
                     &self.inner.target.path().join("tmp").join(&*name),
@@ -345,32 +403,51 @@ impl Committer {
                     &self.inner.target.path().join(&*tmp),
                     self.inner.target.path().join(name),
                 ),
-                (Payload::Mbox(record), IntentTarget::Mbox(span)) => match &mbox_failed {
-                    // Later records' offsets assumed this one: none of them may go in.
-                    Some(e) => Err(e.clone()),
-                    None => match self.append(record, span) {
-                        Ok(true) => Ok(Location::Mbox {
+                // Later records' offsets assumed this one: none of them may go in.
+                (Payload::Mbox(_), IntentTarget::Mbox(_)) if mbox_failed.is_some() => {
+                    Err(mbox_failed.clone().unwrap_or(StoreError::Closed))
+                }
+                (Payload::Mbox(record), IntentTarget::Mbox(span)) => {
+                    let appended = self.append(record, span);
+                    if matches!(appended, Ok(Appended::Aborted) | Err(_)) {
+                        // A partial record must not stay. If it cannot be cut back, the
+                        // batch fails unrecorded and the next open's recovery truncates it.
+                        if let Some(mbox) = &self.mbox {
+                            mbox.set_len(span.offset)
+                                .context("truncate", self.inner.target.path())?;
+                        }
+                        truncated = true;
+                    }
+                    match appended {
+                        Ok(Appended::Done) => Ok(Location::Mbox {
                             offset: span.offset,
                             len: span.len,
                         }),
-                        Ok(false) => return Ok(false),
+                        Ok(Appended::Crashed) => return Ok(false),
+                        Ok(Appended::Aborted) => {
+                            mbox_failed = Some(StoreError::Closed);
+                            Err(StoreError::Closed)
+                        }
                         Err(e) => {
-                            if let Some(mbox) = &self.mbox {
-                                let _ = mbox.set_len(span.offset);
-                            }
                             mbox_failed = Some(e.clone());
                             Err(e)
                         }
-                    },
-                },
+                    }
+                }
                 _ => Err(StoreError::Closed),
             };
-            placed |= result.is_ok();
+            if result.is_ok() {
+                placed = true;
+                self.placed += 1;
+                if self.crash == Some(CrashPoint::AbortAfterPlacing(self.placed)) {
+                    self.inner.abort();
+                }
+            }
             *outcome = Some(result);
         }
 
-        // 3. One fsync makes every placement of the batch durable.
-        if placed {
+        // 3. One fsync makes every placement (and cut-back) of the batch durable.
+        if placed || truncated {
             match (&self.inner.target, &self.mbox) {
                 (Target::Maildir(dir), _) => fsutil::sync_dir(&dir.join("new"), stats)?,
                 (Target::EmlDir(dir), _) => fsutil::sync_dir(dir, stats)?,
@@ -508,8 +585,8 @@ impl Committer {
         name
     }
 
-    /// Appends an mbox record. `Ok(false)`: a simulated crash cut it short.
-    fn append(&mut self, record: &mut MboxRecord, span: &MboxSpan) -> Result<bool, StoreError> {
+    /// Appends an mbox record, checking for an abort before every block it writes.
+    fn append(&mut self, record: &mut MboxRecord, span: &MboxSpan) -> Result<Appended, StoreError> {
         let path = self.inner.target.path().to_owned();
         let Some(file) = self.mbox.as_mut() else {
             return Err(StoreError::Closed);
@@ -523,7 +600,12 @@ impl Committer {
                 Some(CrashPoint::MidAppend(n)) => Some(n as u64),
                 _ => None,
             },
-            stats: &self.inner.stats,
+            abort_at: match self.crash {
+                Some(CrashPoint::AbortMidAppend(n)) => Some(n as u64),
+                _ => None,
+            },
+            aborted: false,
+            inner: &self.inner,
         };
         let result = (|| {
             out.put(&record.from_line)?;
@@ -535,7 +617,7 @@ impl Committer {
             out.flush()
         })();
         match result {
-            Ok(()) if out.written == span.len => Ok(true),
+            Ok(()) if out.written == span.len => Ok(Appended::Done),
             Ok(()) => Err(StoreError::io(
                 "append to",
                 &path,
@@ -544,7 +626,10 @@ impl Committer {
                     out.written, span.len
                 )),
             )),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted && out.limit.is_some() => Ok(false),
+            Err(_) if out.aborted => Ok(Appended::Aborted),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && out.limit.is_some() => {
+                Ok(Appended::Crashed)
+            }
             Err(e) => Err(StoreError::io("append to", &path, e)),
         }
     }
@@ -558,7 +643,11 @@ struct Appender<'a> {
     written: u64,
     /// Simulated crash: stop after this many bytes.
     limit: Option<u64>,
-    stats: &'a crate::stats::Stats,
+    /// Simulated abort: request one after this many bytes.
+    abort_at: Option<u64>,
+    /// Whether an abort stopped the append.
+    aborted: bool,
+    inner: &'a Inner,
 }
 
 impl Appender<'_> {
@@ -600,30 +689,35 @@ impl Appender<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let stats = &self.inner.stats;
+        if self.inner.is_aborting() {
+            self.aborted = true;
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         let mut data = data;
+        if let Some(at) = self.abort_at {
+            let room = usize::try_from(at.saturating_sub(self.written)).unwrap_or(usize::MAX);
+            if data.len() >= room {
+                write_counted(self.file, &data[..room], stats, Written::Message)?;
+                self.written += room as u64;
+                // As if the abort arrived while the rest was being written.
+                self.inner.abort();
+                self.aborted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+        }
         if let Some(limit) = self.limit {
             let room = usize::try_from(limit.saturating_sub(self.written)).unwrap_or(usize::MAX);
             if data.len() >= room {
                 data = &data[..room];
-                write_counted(self.file, data, self.stats, Written::Message)?;
+                write_counted(self.file, data, stats, Written::Message)?;
                 self.written += data.len() as u64;
                 // The simulated crash: the rest never reaches the file.
                 return Err(io::ErrorKind::Interrupted.into());
             }
         }
-        write_counted(self.file, data, self.stats, Written::Message)?;
+        write_counted(self.file, data, stats, Written::Message)?;
         self.written += data.len() as u64;
         Ok(())
     }
-}
-
-/// Answers a request that will not be served.
-fn refuse(request: Request, error: &StoreError) {
-    let _ = match request {
-        Request::Commit { done, .. } => done.send(Err(error.clone())).is_ok(),
-        Request::Seen { done, .. } | Request::Forget { done, .. } | Request::Close { done } => {
-            done.send(Err(error.clone())).is_ok()
-        }
-        Request::Sync { done, .. } => done.send(Err(error.clone())).is_ok(),
-    };
 }

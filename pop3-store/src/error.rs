@@ -57,7 +57,8 @@ pub enum StoreError {
         /// The first failure.
         reason: String,
     },
-    /// The store was closed (or stopped by a simulated crash) before the request was done.
+    /// The store was closed or aborted (or stopped by a simulated crash) before the
+    /// request was done.
     #[error("the store is closed")]
     Closed,
 }

@@ -42,6 +42,14 @@
 //! (and so not delivered again), a partial mbox record is truncated away, temporary files
 //! are removed.
 //!
+//! # Stopping at once
+//! [`Store::abort`] (and [`AsyncStore::abort`]) is for a run told to stop now (a second
+//! Ctrl-C): the committer stops at the next point where the destination is consistent. A
+//! rename in progress completes; an mbox record being appended is cut back to where it
+//! started, so no partial message is left; what was put in place is recorded, the rest
+//! abandoned, every later commit refused and its temporary file removed. The next open
+//! then has nothing to recover.
+//!
 //! # Locking
 //! A store holds `flock` on its state file for its lifetime, and for an mbox also `flock`
 //! on the mbox and the dotlock `FILE.lock` (created with `O_EXCL`; a dotlock older than

@@ -47,6 +47,18 @@ impl Pool {
         })
     }
 
+    /// Resolves once every job queued on any worker so far has run (writers' aborts
+    /// remove their files in such jobs).
+    pub(crate) fn barrier(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let waits: Vec<_> = self.workers.iter().map(|w| w.run(|| Ok(()))).collect();
+        async move {
+            for wait in waits {
+                // A worker that is gone has nothing queued.
+                let _ = wait.await;
+            }
+        }
+    }
+
     /// The next worker, round robin.
     pub(crate) fn worker(&self) -> Worker {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();

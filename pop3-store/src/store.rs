@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -49,6 +50,12 @@ pub enum CrashPoint {
     AfterDurable,
     /// During an mbox append, after this many bytes of the record.
     MidAppend(usize),
+    /// Not a crash: [`Store::abort`] arriving during an mbox append, after this many
+    /// bytes of the record.
+    AbortMidAppend(usize),
+    /// Not a crash: [`Store::abort`] arriving right after this many messages (counted
+    /// over the store's life) were put in place.
+    AbortAfterPlacing(usize),
 }
 
 /// How to open a [`Store`].
@@ -150,6 +157,9 @@ impl Drop for Permit {
 struct Queue {
     tx: Sender<Request>,
     next_ticket: u64,
+    /// Set by the committer as it stops: from then on requests are refused here, so none
+    /// can slip into the channel after its last look and be lost with its files.
+    closed: bool,
 }
 
 /// What writers, the store and the committer share.
@@ -165,9 +175,21 @@ pub(crate) struct Inner {
     writing: Mutex<HashSet<(String, String)>>,
     queue: Mutex<Queue>,
     gate: Arc<Gate>,
+    /// Set by [`Store::abort`]: the committer stops at the next safe point.
+    aborting: AtomicBool,
 }
 
 impl Inner {
+    /// Asks the committer to stop at the next safe point (see [`Store::abort`]).
+    pub(crate) fn abort(&self) {
+        self.aborting.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Store::abort`] was called.
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn read_index(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -183,6 +205,10 @@ impl Inner {
         uid: &str,
     ) -> Result<MessageWriter, StoreError> {
         check_uid(uid)?;
+        // An aborted store takes no new work: its committer is gone or going.
+        if self.is_aborting() {
+            return Err(StoreError::Closed);
+        }
         let key = account.key();
         let fresh = self
             .writing
@@ -217,6 +243,12 @@ impl Inner {
         payload: Payload,
     ) -> Result<Pending, StoreError> {
         let permit = self.gate.enter();
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.closed {
+            drop(queue);
+            self.discard(&payload);
+            return Err(StoreError::Closed);
+        }
         let (done, rx) = oneshot::channel();
         let job = CommitJob {
             account: account.clone(),
@@ -225,7 +257,6 @@ impl Inner {
             payload,
             _permit: permit,
         };
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let ticket = queue.next_ticket;
         match queue.tx.send(Request::Commit { job, done }) {
             Ok(()) => {
@@ -242,7 +273,7 @@ impl Inner {
     }
 
     /// Removes a message that will never be committed.
-    fn discard(&self, payload: &Payload) {
+    pub(crate) fn discard(&self, payload: &Payload) {
         let path = match (payload, &self.target) {
             (Payload::Maildir { name }, Target::Maildir(dir)) => dir.join("tmp").join(name),
             (Payload::Eml { tmp }, Target::EmlDir(dir)) => dir.join(tmp),
@@ -255,12 +286,23 @@ impl Inner {
     /// Queues a request that is not a commit.
     pub(crate) fn send(&self, make: impl FnOnce(u64) -> Request) -> Result<(), StoreError> {
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.closed {
+            return Err(StoreError::Closed);
+        }
         // Every ticket handed out so far is below `next_ticket`.
         let watermark = queue.next_ticket.saturating_sub(1);
         queue
             .tx
             .send(make(watermark))
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Closes the queue for good and hands back what is still in it: the committer's last
+    /// act before it stops.
+    pub(crate) fn close_queue(&self, requests: &Receiver<Request>) -> Vec<Request> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.closed = true;
+        std::iter::from_fn(|| requests.try_recv().ok()).collect()
     }
 
     pub(crate) fn sync_request(
@@ -378,11 +420,16 @@ impl Store {
             stats,
             index: RwLock::new(loaded.index),
             writing: Mutex::new(HashSet::new()),
-            queue: Mutex::new(Queue { tx, next_ticket: 1 }),
+            queue: Mutex::new(Queue {
+                tx,
+                next_ticket: 1,
+                closed: false,
+            }),
             gate: Arc::new(Gate {
                 queued: Mutex::new(0),
                 freed: Condvar::new(),
             }),
+            aborting: AtomicBool::new(false),
         });
         let committer = Committer {
             inner: Arc::clone(&inner),
@@ -392,6 +439,7 @@ impl Store {
             crash,
             poisoned: None,
             copy_buf: vec![0; buffer_capacity],
+            placed: 0,
         };
         let handle = thread::Builder::new()
             .name("pop3-store-commit".into())
@@ -483,10 +531,37 @@ impl Store {
         }
     }
 
+    /// Stops as soon as the destination is consistent, without finishing what is queued:
+    /// for a run told to stop at once (a second Ctrl-C).
+    ///
+    /// The committer finishes putting in place the message it is renaming, or cuts back
+    /// the mbox record it is appending (so no partial record is left), records what is in
+    /// place, marks the rest of its batch abandoned, and refuses every later request
+    /// ([`StoreError::Closed`]; their temporary files are removed). Then it releases the
+    /// locks. Nothing is left for the next open to recover, except temporary files of
+    /// writers still running, which that open removes. Returns once the locks are
+    /// released; closing or dropping the store afterwards does nothing more.
+    ///
+    /// It takes `&self` so that whoever learns of the stop (a signal handler's task, say)
+    /// can abort while writers are still at work on other threads.
+    pub fn abort(&self) -> Result<(), StoreError> {
+        self.inner.abort();
+        match self
+            .inner
+            .close_request()
+            .and_then(|rx| block_on(answer(rx)))
+        {
+            // Already stopped.
+            Err(StoreError::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Asks the committer to stop without waiting for it (for async owners, which must
     /// not block). The answer resolves once the locks are released.
     pub(crate) fn close_detached(&mut self) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
         self.committer.take()?;
+        // An error means the committer is gone already, its locks released.
         self.inner.close_request().ok()
     }
 
