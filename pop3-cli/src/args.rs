@@ -162,13 +162,17 @@ pub(crate) struct FetchArgs {
     /// Append to an mboxrd file, LF line ends.
     #[arg(long, value_name = "FILE")]
     pub(crate) mbox: Option<PathBuf>,
-    /// Skip UIDs recorded in the state file.
+    /// Skip UIDs recorded in the state file for this account.
     #[arg(long)]
     pub(crate) new: bool,
+    /// Record every current UID (or the --uid selection) as seen, without downloading.
+    #[arg(long = "mark-seen", conflicts_with = "delete")]
+    pub(crate) mark_seen: bool,
     /// The state file [default: DIR/.pop3-uidl, or FILE.pop3-uidl for mbox].
     #[arg(long, value_name = "FILE")]
     pub(crate) state: Option<PathBuf>,
-    /// Delete messages that are stored durably, and commit with QUIT.
+    /// Delete the selected messages that are stored durably (this run, or recorded
+    /// before), and commit with QUIT.
     #[arg(long)]
     pub(crate) delete: bool,
     /// Only these UIDs (repeatable).

@@ -1,12 +1,15 @@
 //! From arguments to a logged-in session: options, credentials, the embedded server.
 
 use pop3_tokio::AsyncSession as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
 use std::time::Duration;
 
 use pop3_net::{ConnectOptions, TlsMode};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_store::Account;
 use pop3_testkit::{TestServer, mailbox};
 use pop3_tokio::Client;
 
@@ -105,6 +108,16 @@ impl Target {
         })
     }
 
+    /// The account this run logs in to, as the store keys its state: the user, and the
+    /// host and port really connected to (the embedded server's loopback port included).
+    pub(crate) fn account(&self) -> Account {
+        Account::new(
+            self.user.clone(),
+            self.options.host(),
+            self.options.effective_port(),
+        )
+    }
+
     /// Whether this is the embedded demo server.
     pub(crate) fn is_embedded(&self) -> bool {
         self.embedded.is_some()
@@ -153,6 +166,26 @@ impl Target {
     }
 }
 
+/// Warns (one line on stderr) when a password file can be read by group or others.
+fn warn_if_exposed(path: &Path) {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        eprintln!(
+            "pop3: warning: password file {} is readable by {} (mode {mode:04o}); \
+             restrict it with chmod 600",
+            path.display(),
+            match (mode & 0o040 != 0, mode & 0o004 != 0) {
+                (true, true) => "group and others",
+                (true, false) => "its group",
+                _ => "others",
+            }
+        );
+    }
+}
+
 /// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`.
 fn password(cli: &Cli) -> Result<Secret, CliError> {
     let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
@@ -163,6 +196,7 @@ fn password(cli: &Cli) -> Result<Secret, CliError> {
         (Some(path), None) => {
             let text = std::fs::read_to_string(path)
                 .map_err(CliError::io(format!("cannot read {}", path.display())))?;
+            warn_if_exposed(path);
             Ok(Secret::from(first_line(&text)))
         }
         (None, Some(command)) => {

@@ -19,6 +19,9 @@ pub(crate) enum CliError {
     /// The POP3 session failed.
     #[error("{0}")]
     Pop3(#[from] pop3_net::Error),
+    /// The destination or its state file failed (or is locked by another run).
+    #[error("{0}")]
+    Store(#[from] pop3_store::StoreError),
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -50,7 +53,7 @@ impl CliError {
                 _ => exit::ERROR,
             },
             Self::Usage(_) => exit::USAGE,
-            Self::Io { .. } | Self::Other(_) => exit::ERROR,
+            Self::Store(_) | Self::Io { .. } | Self::Other(_) => exit::ERROR,
         })
     }
 
@@ -86,5 +89,13 @@ mod tests {
         assert_eq!(tls.exit_code(), ExitCode::from(4));
         assert_eq!(CliError::Usage("x".into()).exit_code(), ExitCode::from(2));
         assert_eq!(CliError::Other("x".into()).exit_code(), ExitCode::from(1));
+        let busy = CliError::Store(pop3_store::StoreError::Busy {
+            path: "/m/inbox".into(),
+        });
+        assert_eq!(busy.exit_code(), ExitCode::from(1));
+        assert_eq!(
+            busy.one_line(),
+            "destination busy: /m/inbox is locked by another pop3 run"
+        );
     }
 }

@@ -7,8 +7,8 @@ mod args;
 mod commands;
 mod connect;
 mod error;
+mod interrupt;
 mod output;
-mod store;
 
 use std::process::ExitCode;
 

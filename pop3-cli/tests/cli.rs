@@ -5,7 +5,14 @@
 
 use std::process::{Command, Output};
 
+use pop3_store::{Account, RecoveryReport, Store, StoreOptions, Target};
 use pop3_testkit::{Dovecot, DovecotOptions, TestServer, mailbox};
+
+fn sorted<S: ToString>(items: impl IntoIterator<Item = S>) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
 
 /// The server a scenario runs against.
 enum Backend {
@@ -93,6 +100,19 @@ impl Server {
             }
             Backend::Dovecot(d) => d.messages_on_disk(),
         }
+    }
+
+    /// The account `pop3` logs in to (the state file's key).
+    fn account(&self) -> Account {
+        Account::new("alice", "127.0.0.1", self.tls_port().parse().unwrap())
+    }
+
+    /// The UIDs the destination's state file records for this server's account, sorted;
+    /// opening the store also checks that nothing was left to recover.
+    fn recorded(&self, target: Target) -> Vec<String> {
+        let store = Store::open(StoreOptions::new(target, self.account())).unwrap();
+        assert_eq!(store.recovery(), &RecoveryReport::default());
+        sorted(store.recorded(&self.account()))
     }
 
     /// `pop3` with the global options for this server (implicit TLS, trusted CA).
@@ -204,11 +224,17 @@ fn fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox(server: &Server) 
     let names: Vec<_> = std::fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|name| name != ".pop3-uidl")
         .collect();
     assert_eq!(
         names.len(),
         messages.len(),
         "no temporary files left: {names:?}"
+    );
+    // Every fetch records what it stored.
+    assert_eq!(
+        server.recorded(Target::EmlDir(out_dir.clone())),
+        sorted(uids(server))
     );
 }
 
@@ -325,8 +351,10 @@ fn new_skips_recorded_uids_and_delete_commits_only_durable_messages(server: &Ser
         (summary["fetched"].as_u64(), summary["failed"].as_u64()),
         (Some(2), Some(0))
     );
-    let state = std::fs::read_to_string(out_dir.join(".pop3-uidl")).unwrap();
-    assert_eq!(state.lines().collect::<Vec<_>>(), [&uids[0], &uids[1]]);
+    assert_eq!(
+        server.recorded(Target::EmlDir(out_dir.clone())),
+        sorted([&uids[0], &uids[1]])
+    );
 
     // The next --new run fetches only the other two, then deletes all four: two stored now,
     // two recorded before.

@@ -3,7 +3,7 @@
 //!
 //! * [`TestServer`] ([`server`]): an in-process POP3 server on loopback over
 //!   `pop3_proto`'s server session, with STLS and implicit TLS, SASL, APOP, server
-//!   [`Profile`]s (Dovecot-like, no pipelining, session lock, LF-only, slow, RFC 1939
+//!   [`Profile`]s (Dovecot-like, no pipelining, session lock, LF-only, slow, trickling, RFC 1939
 //!   only) and injected [`Fault`]s (truncation, garbage, STLS stripping and injection,
 //!   endless lines...).
 //! * [`LatencyProxy`] ([`proxy`]): a loopback TCP proxy adding a one-way delay in each

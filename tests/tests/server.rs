@@ -335,6 +335,27 @@ fn slow_profile_delays_every_response() -> TestResult {
 }
 
 #[test]
+fn trickle_profile_sends_bodies_in_small_pieces() -> TestResult {
+    let line = [&[b'x'; 98][..], b"\r\n"].concat();
+    let messages = vec![[&b"Subject: slow\r\n\r\n"[..], &line.repeat(500)].concat()];
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .profile(Profile::Trickle {
+            bytes: 1000,
+            pause: Duration::from_millis(1),
+        })
+        .start();
+    let mut conn = logged_in(&server)?;
+    let mut body = Vec::new();
+    conn.run_into(Retr::new(1), &mut body)
+        .map_err(|f| format!("{f:?}"))?;
+    assert!(body == messages[0], "the body arrives whole");
+    // Counted before TLS: each write is one piece.
+    assert!(server.largest_write() <= 1000, "{}", server.largest_write());
+    Ok(())
+}
+
+#[test]
 fn rfc1939_only_profile_has_no_capa() -> TestResult {
     let server = TestServer::builder()
         .messages(three_messages())

@@ -7,26 +7,47 @@ mod list;
 
 use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use pop3_proto::task::{Outcome, QuitOutcome};
 
 use crate::args::{Cli, Command};
 use crate::connect::Target;
 use crate::error::CliError;
+use crate::interrupt::{self, Interrupts};
 use crate::output;
 
-/// Runs the subcommand; `Ok` carries the exit code (0, or 5 for partial success).
+/// Runs the subcommand; `Ok` carries the exit code (0, 5 for partial success, 130 when
+/// interrupted).
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let interrupts = Interrupts::listen().map_err(CliError::io("cannot handle signals"))?;
     let target = Target::from_cli(&cli)?;
     if target.is_embedded() {
         tracing::info!("no --host: using the embedded demo server");
     }
-    match &cli.command {
-        Command::Capa => capa::run(&target, cli.json).await,
-        Command::Stat => stat(&target, cli.json).await,
-        Command::List(args) => list::run(&target, args, cli.json).await,
-        Command::Fetch(args) => fetch::run(&target, args, cli.json).await,
-        Command::Dele(args) => dele::run(&target, args, cli.json).await,
+    let command = async {
+        match &cli.command {
+            Command::Capa => capa::run(&target, cli.json).await,
+            Command::Stat => stat(&target, cli.json).await,
+            Command::List(args) => list::run(&target, args, cli.json).await,
+            Command::Fetch(args) => {
+                let lock_timeout = Duration::from_secs(cli.timeout);
+                fetch::run(&target, args, cli.json, lock_timeout, &interrupts).await
+            }
+            Command::Dele(args) => dele::run(&target, args, cli.json).await,
+        }
+    };
+    if matches!(cli.command, Command::Fetch(_)) {
+        // fetch winds down by itself, so that nothing half-written is left.
+        return command.await;
+    }
+    tokio::select! {
+        biased;
+        result = command => result,
+        () = interrupts.reached(1) => {
+            eprintln!("pop3: interrupted");
+            Ok(ExitCode::from(interrupt::EXIT))
+        }
     }
 }
 

@@ -177,6 +177,8 @@ struct Connection {
     past_first_after_login: bool,
     lf_only: bool,
     slow: Option<Duration>,
+    /// [`Profile::Trickle`]: piece size and pause.
+    trickle: Option<(usize, Duration)>,
 }
 
 impl Connection {
@@ -220,6 +222,10 @@ impl Connection {
             Profile::Slow(d) => Some(*d),
             _ => None,
         });
+        let trickle = settings.profiles.iter().find_map(|p| match p {
+            Profile::Trickle { bytes, pause } => Some(((*bytes).max(1), *pause)),
+            _ => None,
+        });
         let arms = vec![Arm::Ready; settings.faults.len()];
         let lf_only = has(&Profile::LfOnly);
         Self {
@@ -235,6 +241,7 @@ impl Connection {
             past_first_after_login: false,
             lf_only,
             slow,
+            trickle,
         }
     }
 
@@ -479,7 +486,16 @@ impl Connection {
             std::thread::sleep(delay);
         }
         let out = std::mem::take(&mut self.out);
-        self.write_raw(&out)
+        match self.trickle {
+            Some((bytes, pause)) => {
+                for piece in out.chunks(bytes) {
+                    std::thread::sleep(pause);
+                    self.write_raw(piece)?;
+                }
+                Ok(())
+            }
+            None => self.write_raw(&out),
+        }
     }
 
     /// Writes bytes to the client, honouring [`Fault::CloseAfterBytes`].

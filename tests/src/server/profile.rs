@@ -23,6 +23,14 @@ pub enum Profile {
     LfOnly,
     /// Waits this long before every write of responses.
     Slow(Duration),
+    /// A slow link: responses go out in pieces of at most `bytes`, with `pause` before
+    /// each, so that a long response (a message body) is seen arriving for a while.
+    Trickle {
+        /// The most bytes written at once.
+        bytes: usize,
+        /// The wait before each piece.
+        pause: Duration,
+    },
     /// An RFC 1939-only server: no CAPA (answered with `-ERR`). STLS still works for a
     /// client that tries it blindly.
     Rfc1939Only,
