@@ -49,12 +49,10 @@ impl FetchSink<'_> {
                     self.fail(msg, format!("cannot create the file: {e}")).await;
                 }
             }
-            BodyEvent::Data { msg, chunk } => {
-                if self.current == Some((msg, true)) {
-                    match self.destination.write(&chunk).await {
-                        Ok(()) => self.bytes += chunk.len() as u64,
-                        Err(e) => self.fail(msg, format!("write failed: {e}")).await,
-                    }
+            BodyEvent::Data { msg, chunk } if self.current == Some((msg, true)) => {
+                match self.destination.write(&chunk).await {
+                    Ok(()) => self.bytes += chunk.len() as u64,
+                    Err(e) => self.fail(msg, format!("write failed: {e}")).await,
                 }
             }
             BodyEvent::End { msg } => {
@@ -68,15 +66,16 @@ impl FetchSink<'_> {
                 self.stored.push(msg);
                 let uid = self.uid(msg).to_owned();
                 tracing::debug!(uid, "stored");
-                if let Some(state) = self.state.as_deref_mut() {
-                    if let Err(e) = state.record(&uid).await {
-                        tracing::warn!(uid, "stored, but the state file cannot record it: {e}");
-                    }
+                if let Some(state) = self.state.as_deref_mut()
+                    && let Err(e) = state.record(&uid).await
+                {
+                    tracing::warn!(uid, "stored, but the state file cannot record it: {e}");
                 }
             }
             BodyEvent::Refused { msg, status } => {
                 self.failed.push((msg, format!("server refused: {status}")));
             }
+            _ => {}
         }
     }
 }
