@@ -21,7 +21,7 @@ use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use pop3_fuzz::debug;
-use pop3_proto::response::Uid;
+use pop3_proto::Uid;
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::server::session::{
     MemoryBackend, ServerAction, ServerOptions, Session, StoredMessage,
@@ -157,6 +157,7 @@ impl Harness {
             }
             Event::Greeting(greeting) => assert!(greeting.status.is_ok()),
             Event::TlsEstablished => {}
+            _ => panic!("an event this driver does not know"),
         }
     }
 
@@ -227,22 +228,17 @@ fuzz_target!(|input: Input| {
             })
             .collect(),
     };
-    let config = Config {
-        pipelining: match input.client & 3 {
+    let config = Config::new()
+        .pipelining(match input.client & 3 {
             1 => Pipelining::Always,
             2 => Pipelining::Never,
             _ => Pipelining::Auto,
-        },
-        window: if input.client & 4 != 0 {
-            Window {
-                commands: 2,
-                bytes: 16,
-            }
+        })
+        .window(if input.client & 4 != 0 {
+            Window::new().commands(2).bytes(16)
         } else {
             Window::default()
-        },
-        ..Config::default()
-    };
+        });
     let mut h = Harness {
         client: Client::new(config),
         server: Session::new(backend, options),

@@ -33,14 +33,16 @@ use pop3_proto::task::{
 };
 use pop3_proto::{Client, Config, Error, Limits, Pipelining, Secret, TlsMode, Window};
 
-const LIMITS: Limits = Limits {
-    status_line: 512,
-    listing_line: 256,
-    listing_items: 1000,
-    sasl_challenge: 1024,
-    capabilities: 64,
-    listing_bytes: 64 * 1024,
-};
+/// Most items in one listing.
+const MAX_ITEMS: usize = 1000;
+
+const LIMITS: Limits = Limits::new()
+    .status_line(512)
+    .listing_line(256)
+    .listing_items(MAX_ITEMS)
+    .sasl_challenge(1024)
+    .capabilities(64)
+    .listing_bytes(64 * 1024);
 
 /// The most the client may keep buffered when it asks for more input: an unfinished line
 /// shorter than the largest limit (a SASL challenge line).
@@ -86,6 +88,7 @@ impl Driver<'_> {
                     }
                     Ok(Action::StartTls) => eprintln!("  start TLS"),
                     Ok(Action::Body(event)) => eprintln!("  {event:?}"),
+                    Ok(_) => eprintln!("  another action"),
                     Err(e) => eprintln!("  error: {e}"),
                 }
             }
@@ -104,6 +107,7 @@ impl Driver<'_> {
                     .expect("Action::StartTls must leave the client in the STLS state"),
                 Action::Body(event) => self.body(&event),
                 Action::Done(output) => return Ok(output),
+                _ => panic!("an action this driver does not know"),
             }
         }
     }
@@ -142,6 +146,7 @@ impl Driver<'_> {
                 );
                 assert_eq!(self.open_body, None, "Refused inside a body");
             }
+            _ => panic!("a body event this driver does not know"),
         }
     }
 
@@ -203,27 +208,23 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let flags = header[0];
-    let config = Config {
-        limits: LIMITS,
-        window: if flags & 0x20 != 0 {
-            Window {
-                commands: 2,
-                bytes: 16,
-            }
+    let config = Config::new()
+        .limits(LIMITS)
+        .window(if flags & 0x20 != 0 {
+            Window::new().commands(2).bytes(16)
         } else {
             Window::default()
-        },
-        pipelining: match (flags >> 1) & 3 {
+        })
+        .pipelining(match (flags >> 1) & 3 {
             1 => Pipelining::Always,
             2 => Pipelining::Never,
             _ => Pipelining::Auto,
-        },
-        tls: match (flags & 0x01 != 0, flags & 0x08 != 0) {
+        })
+        .tls(match (flags & 0x01 != 0, flags & 0x08 != 0) {
             (true, _) => TlsMode::StartTls,
             (false, true) => TlsMode::Implicit,
             (false, false) => TlsMode::Plain,
-        },
-    };
+        });
     let mut client = Client::new(config);
     let mut driver = Driver {
         server: Chunker::new(&header[2..6], server_bytes),
@@ -240,16 +241,13 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(outcome) = driver.run(&mut client, login) {
         if let Some(caps) = &outcome.capabilities {
-            assert!(caps.len() <= LIMITS.listing_items);
+            assert!(caps.len() <= MAX_ITEMS);
         }
     }
     let _ = driver.run(&mut client, Stat::new());
     let mut msgs = vec![1, 2, 3];
     if let Ok(list) = driver.run(&mut client, List::new()) {
-        assert!(
-            list.len() <= LIMITS.listing_items,
-            "LIST over the item limit"
-        );
+        assert!(list.len() <= MAX_ITEMS, "LIST over the item limit");
         assert!(list.iter().all(|s| s.msg > 0));
         if !list.is_empty() {
             msgs = list.iter().take(4).map(|s| s.msg).collect();
@@ -257,10 +255,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = driver.run(&mut client, ListOne::new(1));
     if let Ok(uids) = driver.run(&mut client, Uidl::new()) {
-        assert!(
-            uids.len() <= LIMITS.listing_items,
-            "UIDL over the item limit"
-        );
+        assert!(uids.len() <= MAX_ITEMS, "UIDL over the item limit");
     }
     let _ = driver.run(&mut client, UidlOne::new(1));
     driver.batch(&mut client, &msgs, RetrMany::new(msgs.clone()));

@@ -18,10 +18,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use pop3_proto::Capability;
-use pop3_proto::response::{
-    Greeting, Language, MaildropSize, ScanListing, Status, UidListing, encode_challenge,
-    parse_challenge,
-};
+use pop3_proto::sasl::parse_challenge;
+use pop3_proto::server::encode_challenge;
+use pop3_proto::{Greeting, Language, MaildropSize, ScanListing, Status, UidListing};
 
 /// The line an encoder produced, without its CRLF.
 fn strip_crlf(line: &[u8]) -> &[u8] {

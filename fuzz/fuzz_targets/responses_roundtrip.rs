@@ -28,13 +28,15 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pop3_fuzz::{drain, greeted_client, logged_in_client};
-use pop3_proto::response::{
-    ApopTimestamp, Greeting, Language, MaildropSize, RespCode, ScanListing, Status, StatusKind,
-    UidListing, encode_challenge, parse_challenge,
-};
+use pop3_proto::sasl::parse_challenge;
+use pop3_proto::server::encode_challenge;
 use pop3_proto::server::{
     encode_capabilities, encode_greeting, encode_languages, encode_scan_listings,
     encode_uid_listings,
+};
+use pop3_proto::{
+    ApopTimestamp, Greeting, Language, MaildropSize, RespCode, ScanListing, Status, StatusKind,
+    UidListing,
 };
 use pop3_proto::{Capability, Client, Command, Config, Event, Limits, Reply};
 
@@ -103,16 +105,13 @@ fn strip_crlf(line: &[u8]) -> &[u8] {
 
 /// A client with generous listing limits: these round trips are about values, not limits.
 fn config() -> Config {
-    Config {
-        limits: Limits {
-            listing_line: 1 << 20,
-            status_line: 1 << 20,
-            capabilities: usize::MAX,
-            listing_bytes: usize::MAX,
-            ..Limits::default()
-        },
-        ..Config::default()
-    }
+    Config::new().limits(
+        Limits::new()
+            .listing_line(1 << 20)
+            .status_line(1 << 20)
+            .capabilities(usize::MAX)
+            .listing_bytes(usize::MAX),
+    )
 }
 
 /// Sends `command`, answers with `wire`, and returns the reply.

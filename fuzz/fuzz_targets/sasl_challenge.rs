@@ -4,7 +4,7 @@
 //! the header is set, so messages can contain line breaks).
 //!
 //! * `h & 0x0f` selects what runs:
-//!   - 0-6: a client mechanism (`Plain`, `Login`, `CramMd5`, `XOAuth2`, `OAuthBearer`,
+//!   - 0-6: a client mechanism (`Plain`, `LoginMechanism`, `CramMd5`, `XOAuth2`, `OAuthBearer`,
 //!     `Scram::sha1`, `Scram::sha256`; SCRAM with a fixed nonce and iterations bounded to
 //!     1..=4096 so an execution stays fast), optionally asked for its initial response
 //!     first (bit 4), fed every message as a decoded challenge, then `complete()` (bit 5).
@@ -22,7 +22,7 @@
 use libfuzzer_sys::fuzz_target;
 use pop3_proto::Secret;
 use pop3_proto::sasl::{
-    CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, Scram, ScramHash, XOAuth2,
+    CramMd5, LoginMechanism, Mechanism, OAuthBearer, Plain, SaslError, Scram, ScramHash, XOAuth2,
 };
 use pop3_proto::server::sasl::{
     ScramServer, apop_verify, decode_oauthbearer, decode_plain, decode_xoauth2, verify_cram_md5,
@@ -59,7 +59,7 @@ fn client(selector: u8) -> Box<dyn Mechanism> {
     let pw = Secret::from(PASSWORD);
     match selector {
         0 => Box::new(Plain::new(Some("admin"), "user", &pw)),
-        1 => Box::new(Login::new("user", &pw)),
+        1 => Box::new(LoginMechanism::new("user", &pw)),
         2 => Box::new(CramMd5::new("user", &pw)),
         3 => Box::new(XOAuth2::new("user", &pw)),
         4 => Box::new(OAuthBearer::new("user", &pw).with_host("h").with_port(995)),

@@ -17,11 +17,11 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use pop3_fuzz::{Chunker, debug};
-use pop3_proto::response::{Greeting, Uid};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::server::session::{
     MemoryBackend, ServerAction, ServerOptions, Session, StoredMessage,
 };
+use pop3_proto::{Greeting, Uid};
 
 /// The longest line the session accepts (in a SASL exchange; 255 otherwise).
 const MAX_LINE: usize = 12288;

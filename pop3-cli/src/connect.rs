@@ -35,10 +35,10 @@ pub(crate) struct Target {
 impl Target {
     /// The server named by `--host`, or the embedded demo server.
     pub(crate) fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        if let Connections::Count(n) = cli.connections {
-            if n > 1 {
-                tracing::warn!("--connections {n}: this version uses a single connection");
-            }
+        if let Connections::Count(n) = cli.connections
+            && n > 1
+        {
+            tracing::warn!("--connections {n}: this version uses a single connection");
         }
         let mode = match cli.tls {
             TlsArg::Implicit => TlsMode::Implicit,

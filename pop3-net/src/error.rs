@@ -50,6 +50,7 @@ pub enum Error {
 
 /// Broad classes of [`Error`], e.g. for exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The caller asked for something invalid; nothing was sent.
     Usage,
@@ -71,6 +72,8 @@ pub enum ErrorKind {
     Sink,
     /// Invalid options.
     Config,
+    /// A bug in these crates: an internal invariant did not hold.
+    Internal,
 }
 
 impl Error {
@@ -80,11 +83,13 @@ impl Error {
         match self {
             Self::Protocol(e) => match e.kind() {
                 P::Usage => ErrorKind::Usage,
-                P::Protocol => ErrorKind::Protocol,
                 P::Auth => ErrorKind::Auth,
                 P::Security => ErrorKind::Security,
                 P::Refused => ErrorKind::Refused,
                 P::Closed => ErrorKind::Closed,
+                P::Internal => ErrorKind::Internal,
+                // Protocol, and kinds added later.
+                _ => ErrorKind::Protocol,
             },
             Self::Tls(
                 rustls::Error::InvalidCertificate(_)

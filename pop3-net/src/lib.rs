@@ -42,11 +42,11 @@ pub use transport::TlsInfo;
 
 // What the session API takes and returns, so that an application needs only its
 // adapter in Cargo.toml. The adapters re-export all of this.
-pub use pop3_proto::response::{MaildropSize, ScanListing, UidListing};
 pub use pop3_proto::sasl::{Mechanism, MechanismKind};
 pub use pop3_proto::task::{
     AuthMethod, BodyEvent, Login, LoginOutcome, Outcome, QuitOutcome, Task,
 };
+pub use pop3_proto::{MaildropSize, ScanListing, UidListing};
 /// The whole protocol core, for what the curated items above do not cover (the
 /// [`Client`](proto::Client) state machine that [`AsyncSession::protocol`] returns,
 /// other tasks, the wire codec).

@@ -171,7 +171,7 @@ impl ConnectOptions {
 
     /// The pipelining policy (default [`Pipelining::Auto`]).
     pub fn pipelining(mut self, pipelining: Pipelining) -> Self {
-        self.protocol.pipelining = pipelining;
+        self.protocol = self.protocol.pipelining(pipelining);
         self
     }
 
@@ -219,10 +219,7 @@ impl ConnectOptions {
 
     /// The configuration for the protocol core of a new connection.
     pub fn protocol_config(&self) -> Config {
-        Config {
-            tls: self.tls,
-            ..self.protocol
-        }
+        self.protocol.tls(self.tls)
     }
 
     /// The name the server certificate must carry.
@@ -262,10 +259,10 @@ mod tests {
         let o = ConnectOptions::new("pop.example.com");
         assert_eq!((o.tls_mode(), o.effective_port()), (TlsMode::Implicit, 995));
         assert!(!o.accepts_invalid_certificates());
-        assert_eq!(o.protocol_config().tls, TlsMode::Implicit);
+        assert_eq!(o.protocol_config(), Config::new().tls(TlsMode::Implicit));
         let o = o.tls(TlsMode::Plain);
         assert_eq!(o.effective_port(), 110);
-        assert_eq!(o.protocol_config().tls, TlsMode::Plain);
+        assert_eq!(o.protocol_config(), Config::new().tls(TlsMode::Plain));
     }
 
     #[test]

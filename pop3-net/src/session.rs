@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::io;
 
-use pop3_proto::response::{MaildropSize, ScanListing, UidListing};
 use pop3_proto::task::{
     Capa, Dele, DeleMany, List, ListOne, Login, LoginOutcome, Noop, Outcome, Quit, QuitOutcome,
     Retr, RetrMany, Rset, Stat, Task, Top, TopMany, Uidl, UidlOne,
 };
 use pop3_proto::{Capabilities, Client, Greeting, Status};
+use pop3_proto::{MaildropSize, ScanListing, UidListing};
 
 use crate::sink::{Collect, IoWriterSink, WriterSink};
 use crate::transport::{Runtime, RuntimeWrite};

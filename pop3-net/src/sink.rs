@@ -85,6 +85,7 @@ impl MessageBuffer {
             }
             BodyEvent::End { .. } => self.messages.extend(self.current.take()),
             BodyEvent::Refused { msg, status } => self.refused.push((msg, status.text)),
+            _ => {}
         }
     }
 }
@@ -154,7 +155,7 @@ impl<R: RuntimeWrite<W> + ?Sized, W: ?Sized + Send> AsyncBodySink for WriterSink
                 }
             }
             BodyEvent::End { .. } => self.write_buffer().await,
-            BodyEvent::Start { .. } | BodyEvent::Refused { .. } => Ok(()),
+            _ => Ok(()),
         }
     }
 }

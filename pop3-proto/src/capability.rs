@@ -27,6 +27,7 @@ pub enum Expire {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum Capability {
     /// `TOP`.
     Top,
@@ -270,10 +271,17 @@ impl Capabilities {
         self.entries.is_empty()
     }
 
-    /// Whether an argument-less capability (or any variant with the same name) is listed.
+    /// Whether a capability of the same name is listed, whatever its arguments:
+    /// `contains(&Capability::Sasl(vec![]))` asks whether any SASL line is there, and
+    /// `contains(&Capability::Other { name: "X-FOO".into(), args: vec![] })` whether
+    /// `X-FOO` is (names compare case-insensitively).
     pub fn contains(&self, cap: &Capability) -> bool {
-        self.iter()
-            .any(|c| std::mem::discriminant(c) == std::mem::discriminant(cap))
+        self.iter().any(|c| match (c, cap) {
+            (Capability::Other { name: a, .. }, Capability::Other { name: b, .. }) => {
+                a.eq_ignore_ascii_case(b)
+            }
+            _ => std::mem::discriminant(c) == std::mem::discriminant(cap),
+        })
     }
 
     /// `PIPELINING` is listed.
@@ -372,6 +380,20 @@ mod tests {
         assert_eq!(c.sasl(), ["PLAIN", "LOGIN", "CRAM-MD5"]);
         assert!(c.has_sasl("cram-md5"));
         assert_eq!(c.lines().last(), Some("SASL PLAIN LOGIN CRAM-MD5"));
+    }
+
+    #[test]
+    fn contains_asks_about_one_unknown_capability_not_any() {
+        let c = caps(&["X-FOO bar", "TOP"]);
+        let other = |name: &str| Capability::Other {
+            name: name.into(),
+            args: vec![],
+        };
+        assert!(c.contains(&other("X-FOO")));
+        assert!(c.contains(&other("x-foo")));
+        assert!(!c.contains(&other("X-BAR")));
+        assert!(c.contains(&Capability::Top));
+        assert!(!c.contains(&Capability::Uidl));
     }
 
     #[test]

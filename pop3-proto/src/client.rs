@@ -18,59 +18,30 @@ use crate::response::{
     Greeting, Language, MaildropSize, ScanListing, Status, StatusKind, UidListing, is_challenge,
     parse_challenge,
 };
-
-/// The session state (RFC 1939 §3, with the STLS and SASL sub-states).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// Waiting for the server greeting.
-    Greeting,
-    /// Authorization: before login.
-    Authorization,
-    /// A SASL exchange (AUTH) is in progress.
-    Authenticating,
-    /// The server accepted STLS; the driver must do the TLS handshake and then call
-    /// [`Client::tls_established`].
-    StartTls,
-    /// Transaction: logged in.
-    Transaction,
-    /// QUIT was answered, or the session failed; nothing more can be sent.
-    Closed,
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Greeting => "greeting",
-            Self::Authorization => "authorization",
-            Self::Authenticating => "authenticating",
-            Self::StartTls => "STLS handshake",
-            Self::Transaction => "transaction",
-            Self::Closed => "closed",
-        })
-    }
-}
+use crate::state::State;
 
 /// Size limits on what the server may send, so a hostile server cannot make the client
 /// allocate without bound. Bodies are streamed and need no limit.
+///
+/// ```
+/// use pop3_proto::Limits;
+/// const STRICT: Limits = Limits::new().status_line(512).listing_items(10_000);
+/// # let _ = STRICT;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest status line or greeting, line end included (RFC 2449 allows 512).
-    pub status_line: usize,
-    /// Longest line of a CAPA, LIST, UIDL or LANG listing.
-    pub listing_line: usize,
-    /// Most items in one listing.
-    pub listing_items: usize,
-    /// Longest SASL challenge line (base64 encoded).
-    pub sasl_challenge: usize,
-    /// Most lines in a CAPA answer (each line can carry many arguments, so this is much
-    /// lower than `listing_items`).
-    pub capabilities: usize,
-    /// Most bytes in one listing, all lines together.
-    pub listing_bytes: usize,
+    pub(crate) status_line: usize,
+    pub(crate) listing_line: usize,
+    pub(crate) listing_items: usize,
+    pub(crate) sasl_challenge: usize,
+    pub(crate) capabilities: usize,
+    pub(crate) listing_bytes: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// The defaults: 4 KiB status lines, 1 KiB listing lines, a million listing items
+    /// and 64 MiB per listing, 16 KiB SASL challenges, 256 CAPA lines.
+    pub const fn new() -> Self {
         Self {
             status_line: 4096,
             listing_line: 1024,
@@ -79,6 +50,55 @@ impl Default for Limits {
             capabilities: 256,
             listing_bytes: 64 * 1024 * 1024,
         }
+    }
+
+    /// Longest status line or greeting, line end included (RFC 2449 allows 512).
+    #[must_use]
+    pub const fn status_line(mut self, octets: usize) -> Self {
+        self.status_line = octets;
+        self
+    }
+
+    /// Longest line of a CAPA, LIST, UIDL or LANG listing.
+    #[must_use]
+    pub const fn listing_line(mut self, octets: usize) -> Self {
+        self.listing_line = octets;
+        self
+    }
+
+    /// Most items in one listing.
+    #[must_use]
+    pub const fn listing_items(mut self, items: usize) -> Self {
+        self.listing_items = items;
+        self
+    }
+
+    /// Longest SASL challenge line (base64 encoded).
+    #[must_use]
+    pub const fn sasl_challenge(mut self, octets: usize) -> Self {
+        self.sasl_challenge = octets;
+        self
+    }
+
+    /// Most lines in a CAPA answer (each line can carry many arguments, so this is much
+    /// lower than the listing items).
+    #[must_use]
+    pub const fn capabilities(mut self, lines: usize) -> Self {
+        self.capabilities = lines;
+        self
+    }
+
+    /// Most bytes in one listing, all lines together.
+    #[must_use]
+    pub const fn listing_bytes(mut self, octets: usize) -> Self {
+        self.listing_bytes = octets;
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -90,20 +110,45 @@ impl Default for Limits {
 /// The default (4096 commands, 128 KiB) lets one pass over a mailbox of a few thousand
 /// messages go out at once, so listing their headers costs about one round trip: about
 /// 230 KiB of bookkeeping at most.
+///
+/// ```
+/// use pop3_proto::Window;
+/// let small = Window::new().commands(64).bytes(4096);
+/// # let _ = small;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
-    /// Most commands in flight.
-    pub commands: usize,
-    /// Most command bytes in flight (one command is always allowed).
-    pub bytes: usize,
+    pub(crate) commands: usize,
+    pub(crate) bytes: usize,
 }
 
-impl Default for Window {
-    fn default() -> Self {
+impl Window {
+    /// The default window: 4096 commands, 128 KiB.
+    pub const fn new() -> Self {
         Self {
             commands: 4096,
             bytes: 128 * 1024,
         }
+    }
+
+    /// Most commands in flight.
+    #[must_use]
+    pub const fn commands(mut self, commands: usize) -> Self {
+        self.commands = commands;
+        self
+    }
+
+    /// Most command bytes in flight (one command is always allowed).
+    #[must_use]
+    pub const fn bytes(mut self, bytes: usize) -> Self {
+        self.bytes = bytes;
+        self
+    }
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -144,28 +189,69 @@ impl TlsMode {
 }
 
 /// Client configuration.
+///
+/// ```
+/// use pop3_proto::{Config, Pipelining, TlsMode, Window};
+/// let config = Config::new()
+///     .tls(TlsMode::Implicit)
+///     .pipelining(Pipelining::Never)
+///     .window(Window::new().commands(16));
+/// # let _ = config;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) window: Window,
+    pub(crate) pipelining: Pipelining,
+    pub(crate) tls: TlsMode,
+}
+
+impl Config {
+    /// The defaults: default limits and window, [`Pipelining::Auto`], and
+    /// [`TlsMode::Plain`] (the core cannot see the transport, so it assumes nothing is
+    /// encrypted until told).
+    pub const fn new() -> Self {
+        Self {
+            limits: Limits::new(),
+            window: Window::new(),
+            pipelining: Pipelining::Auto,
+            tls: TlsMode::Plain,
+        }
+    }
+
     /// Limits on server input.
-    pub limits: Limits,
+    #[must_use]
+    pub const fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The pipelining window.
-    pub window: Window,
+    #[must_use]
+    pub const fn window(mut self, window: Window) -> Self {
+        self.window = window;
+        self
+    }
+
     /// The pipelining policy.
-    pub pipelining: Pipelining,
+    #[must_use]
+    pub const fn pipelining(mut self, pipelining: Pipelining) -> Self {
+        self.pipelining = pipelining;
+        self
+    }
+
     /// How the connection is secured: encrypted from the start, upgraded with a
-    /// required STLS during login, or plaintext (the default: the core cannot see the
-    /// transport, so it assumes nothing is encrypted until told).
-    pub tls: TlsMode,
+    /// required STLS during login, or plaintext.
+    #[must_use]
+    pub const fn tls(mut self, tls: TlsMode) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            window: Window::default(),
-            pipelining: Pipelining::default(),
-            tls: TlsMode::Plain,
-        }
+        Self::new()
     }
 }
 
@@ -175,6 +261,7 @@ pub struct CommandId(u64);
 
 /// A positive reply, typed by the command it answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reply {
     /// `+OK` with nothing more to it (USER, PASS, DELE, NOOP, RSET, QUIT, STLS, ...).
     Done(Status),
@@ -198,6 +285,7 @@ pub enum Reply {
 
 /// What [`Client::progress`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The server greeting (`-ERR` ends the session).
     Greeting(Greeting),
@@ -346,12 +434,12 @@ struct Queued {
     bytes: Vec<u8>,
 }
 
-/// A multi-line response being received.
+/// A multi-line response being received, and the command it answers.
 #[derive(Debug)]
 enum Receiving {
     /// A listing and the bytes it took so far.
-    Listing(Listing, usize),
-    Body(DotDecoder),
+    Listing(CommandId, Listing, usize),
+    Body(CommandId, DotDecoder),
 }
 
 /// A listing being accumulated (bounded by [`Limits::listing_items`]).
@@ -444,8 +532,7 @@ impl Client {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
@@ -822,14 +909,14 @@ impl Client {
             }
             Expect::Scan(n) => Reply::Scan(about(n, ScanListing::parse(text)?, |s| s.msg, line)?),
             Expect::Uid(n) => Reply::Uid(about(n, UidListing::parse(text)?, |u| u.msg, line)?),
-            Expect::ScanListings => return self.read_listing(Listing::Scan(vec![]), 0),
-            Expect::UidListings => return self.read_listing(Listing::Uid(vec![]), 0),
+            Expect::ScanListings => return self.read_listing(id, Listing::Scan(vec![]), 0),
+            Expect::UidListings => return self.read_listing(id, Listing::Uid(vec![]), 0),
             Expect::Capabilities => {
-                return self.read_listing(Listing::Capabilities(Capabilities::default()), 0);
+                return self.read_listing(id, Listing::Capabilities(Capabilities::default()), 0);
             }
-            Expect::Languages => return self.read_listing(Listing::Languages(vec![]), 0),
+            Expect::Languages => return self.read_listing(id, Listing::Languages(vec![]), 0),
             Expect::Body => {
-                self.receiving = Some(Receiving::Body(DotDecoder::new()));
+                self.receiving = Some(Receiving::Body(id, DotDecoder::new()));
                 return single(Reply::BodyFollows(status));
             }
             Expect::Simple
@@ -845,20 +932,12 @@ impl Client {
 
     fn continue_multi_line(&mut self, receiving: Receiving) -> Result<Event, Interrupt> {
         match receiving {
-            Receiving::Body(decoder) => self.read_body(decoder),
-            Receiving::Listing(listing, bytes) => self.read_listing(listing, bytes),
+            Receiving::Body(id, decoder) => self.read_body(id, decoder),
+            Receiving::Listing(id, listing, bytes) => self.read_listing(id, listing, bytes),
         }
     }
 
-    fn front_id(&self) -> Result<CommandId, Error> {
-        self.in_flight
-            .front()
-            .map(|f| f.id)
-            .ok_or_else(|| Error::malformed("response", "multi-line response without command", b""))
-    }
-
-    fn read_body(&mut self, mut decoder: DotDecoder) -> Result<Event, Interrupt> {
-        let id = self.front_id()?;
+    fn read_body(&mut self, id: CommandId, mut decoder: DotDecoder) -> Result<Event, Interrupt> {
         loop {
             let step = decoder.decode(&self.input);
             if step.finished {
@@ -867,20 +946,24 @@ impl Client {
                 return Ok(Event::BodyEnd { id });
             }
             if step.consumed == 0 {
-                self.receiving = Some(Receiving::Body(decoder));
+                self.receiving = Some(Receiving::Body(id, decoder));
                 return Err(Interrupt::Io(Io::NeedMoreInput));
             }
             let skip = step.consumed - step.data.len();
             let chunk = self.input.split_to(step.consumed).freeze().slice(skip..);
             if !chunk.is_empty() {
-                self.receiving = Some(Receiving::Body(decoder));
+                self.receiving = Some(Receiving::Body(id, decoder));
                 return Ok(Event::Body { id, chunk });
             }
         }
     }
 
-    fn read_listing(&mut self, mut listing: Listing, mut bytes: usize) -> Result<Event, Interrupt> {
-        let id = self.front_id()?;
+    fn read_listing(
+        &mut self,
+        id: CommandId,
+        mut listing: Listing,
+        mut bytes: usize,
+    ) -> Result<Event, Interrupt> {
         let limits = self.config.limits;
         let max_items = match listing {
             Listing::Capabilities(_) => limits.capabilities,
@@ -888,7 +971,7 @@ impl Client {
         };
         loop {
             let Some(line) = self.take_line(limits.listing_line, LineKind::Listing)? else {
-                self.receiving = Some(Receiving::Listing(listing, bytes));
+                self.receiving = Some(Receiving::Listing(id, listing, bytes));
                 return Err(Interrupt::Io(Io::NeedMoreInput));
             };
             if line.as_ref() == b"." {
@@ -896,7 +979,10 @@ impl Client {
             }
             bytes += line.len() + 2;
             if bytes > limits.listing_bytes {
-                return Err(Error::TooManyItems { limit: max_items }.into());
+                return Err(Error::ListingTooLarge {
+                    limit: limits.listing_bytes,
+                }
+                .into());
             }
             let line = line.strip_prefix(b".").unwrap_or(&line);
             let count = match &mut listing {
@@ -985,8 +1071,8 @@ fn about<T>(asked: u32, item: T, msg: impl Fn(&T) -> u32, line: &[u8]) -> Result
     }
 }
 
-/// Fails if two items of a listing share a key.
-fn unique<'a, T, K: Ord + 'a>(
+/// Fails if two items of a listing share a key, quoting the key.
+fn unique<'a, T, K: Ord + fmt::Display + 'a>(
     items: &'a [T],
     key: impl Fn(&'a T) -> K,
     what: &'static str,
@@ -994,10 +1080,14 @@ fn unique<'a, T, K: Ord + 'a>(
 ) -> Result<(), Error> {
     let mut keys: Vec<K> = items.iter().map(key).collect();
     keys.sort_unstable();
-    if keys.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(Error::malformed(what, reason, b""));
+    match keys.windows(2).find(|pair| pair[0] == pair[1]) {
+        Some(pair) => Err(Error::malformed(
+            what,
+            reason,
+            pair[0].to_string().as_bytes(),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

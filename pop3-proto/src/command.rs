@@ -29,6 +29,7 @@ pub const MAX_COMMAND_LINE: usize = 255;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum Command {
     /// `USER name`.
     User(String),

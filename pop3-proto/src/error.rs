@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use crate::client::State;
 use crate::response::Status;
 use crate::sasl::SaslError;
+use crate::state::State;
 
 /// Which kind of line went over its configured limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,7 @@ impl fmt::Debug for Excerpt {
 
 /// Broad classes of [`Error`], for callers that map errors to exit codes or retry policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The caller asked for something invalid (bad argument, wrong state). Nothing was sent.
     Usage,
@@ -86,6 +87,8 @@ pub enum ErrorKind {
     Refused,
     /// The connection ended.
     Closed,
+    /// A bug in this crate: an internal invariant did not hold.
+    Internal,
 }
 
 /// Everything that can go wrong in the POP3 core.
@@ -142,6 +145,21 @@ pub enum Error {
     TooManyItems {
         /// The limit.
         limit: usize,
+    },
+    /// A listing's lines together exceed the configured byte budget.
+    #[error("listing exceeds the limit of {limit} bytes")]
+    ListingTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The server sent a well-formed response that the exchange did not call for (an
+    /// answer to a command that was not sent, a challenge after a cancel...).
+    #[error("unexpected {response} from the server {context}")]
+    UnexpectedResponse {
+        /// What arrived.
+        response: &'static str,
+        /// When it arrived.
+        context: &'static str,
     },
     /// The server sent something that is not valid POP3 where it was expected.
     #[error("malformed {what}: {reason} in {excerpt}")]
@@ -224,6 +242,9 @@ pub enum Error {
     /// The session failed earlier and can no longer be used.
     #[error("the session failed earlier and cannot be used")]
     SessionFailed,
+    /// An internal invariant of this crate did not hold: a bug, never the server's doing.
+    #[error("internal error in pop3-proto ({0}); please report it")]
+    Internal(&'static str),
 }
 
 impl Error {
@@ -238,6 +259,8 @@ impl Error {
             | Self::NoMechanism { .. } => ErrorKind::Usage,
             Self::LineTooLong { .. }
             | Self::TooManyItems { .. }
+            | Self::ListingTooLarge { .. }
+            | Self::UnexpectedResponse { .. }
             | Self::Malformed { .. }
             | Self::InvalidUid { .. }
             | Self::Unsolicited { .. }
@@ -251,6 +274,7 @@ impl Error {
             Self::AuthFailed(_) | Self::Sasl(_) => ErrorKind::Auth,
             Self::GreetingRefused(_) | Self::Refused { .. } => ErrorKind::Refused,
             Self::ConnectionClosed { .. } => ErrorKind::Closed,
+            Self::Internal(_) => ErrorKind::Internal,
         }
     }
 

@@ -5,14 +5,16 @@
 //! blocking, tokio and futures-io adapters, fuzzers and tests alike.
 //!
 //! * [`Command`] encodes every client command, refusing arguments that could inject a
-//!   second command; [`response`] and [`Capability`] parse what servers send.
+//!   second command; [`Status`], [`Greeting`], the listings and [`Capability`] parse
+//!   what servers send.
 //! * [`DotDecoder`] unstuffs multi-line bodies incrementally over arbitrary chunks.
 //! * [`Client`] is the connection state machine: greeting, authorization, STLS,
 //!   transaction; it matches responses to commands in order and pipelines within a
 //!   bounded [`Window`] when the server allows.
 //! * [`task`] turns that into operations (`Login`, `Stat`, `Retr`, batches...) that an
 //!   adapter runs with one generic loop; [`sasl`] has the mechanisms.
-//! * [`server`] is the server side of the codec, for test servers and fuzzers.
+//! * `server` (cargo feature `server`, off by default) is the server side: the codec
+//!   and a complete sans-IO server session, for test servers and fuzzers.
 //!
 //! Driving the core by hand:
 //!
@@ -42,25 +44,32 @@
 //! # Ok::<(), pop3_proto::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod capability;
-pub mod client;
+mod client;
 mod command;
 mod dot;
 mod error;
-pub mod response;
+mod response;
 pub mod sasl;
 mod secret;
+#[cfg(feature = "server")]
 pub mod server;
+mod state;
 pub mod task;
 
 pub use capability::{Capabilities, Capability, Expire};
 pub use client::{
-    Client, CommandId, Config, Event, Interrupt, Io, Limits, Pipelining, Reply, State, TlsMode,
-    Window,
+    Client, CommandId, Config, Event, Interrupt, Io, Limits, Pipelining, Reply, TlsMode, Window,
 };
 pub use command::{Command, MAX_COMMAND_LINE};
 pub use dot::{Decoded, DotDecoder, DotEncoder};
 pub use error::{Error, ErrorKind, Excerpt, LineKind};
-pub use response::{Greeting, RespCode, Status, StatusKind, Uid};
+pub use response::{
+    ApopTimestamp, Greeting, Language, MaildropSize, RespCode, ScanListing, Status, StatusKind,
+    Uid, UidListing,
+};
 pub use secret::Secret;
+pub use state::State;
+pub use task::{AuthMethod, Login, LoginOutcome};

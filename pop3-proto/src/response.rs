@@ -93,7 +93,7 @@ impl fmt::Display for RespCode {
 /// A status line: indicator, optional response code, free text.
 ///
 /// ```
-/// use pop3_proto::response::{RespCode, Status};
+/// use pop3_proto::{RespCode, Status};
 /// let s = Status::parse(b"-ERR [IN-USE] Mailbox locked")?;
 /// assert!(!s.is_ok());
 /// assert_eq!(s.code, Some(RespCode::InUse));
@@ -335,7 +335,7 @@ impl Greeting {
     /// Parses a greeting line (without its line end).
     ///
     /// ```
-    /// use pop3_proto::response::Greeting;
+    /// use pop3_proto::Greeting;
     /// let g = Greeting::parse(b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>")?;
     /// assert_eq!(g.timestamp.unwrap().as_str(), "<1896.697170952@dbc.mtview.ca.us>");
     /// # Ok::<(), pop3_proto::Error>(())
@@ -459,7 +459,7 @@ impl Uid {
     /// Validates a unique-id.
     ///
     /// ```
-    /// use pop3_proto::response::Uid;
+    /// use pop3_proto::Uid;
     /// assert!(Uid::new("QhdPYR:00WBw1Ph7x7").is_ok());
     /// assert!(Uid::new("has space").is_err());
     /// ```
@@ -571,7 +571,7 @@ impl Language {
 /// A SASL challenge line, `+ base64` (RFC 5034), decoded.
 ///
 /// ```
-/// use pop3_proto::response::parse_challenge;
+/// use pop3_proto::sasl::parse_challenge;
 /// assert_eq!(parse_challenge(b"+ VXNlcm5hbWU6")?, b"Username:");
 /// assert_eq!(parse_challenge(b"+ ")?, b"");
 /// # Ok::<(), pop3_proto::Error>(())
@@ -602,6 +602,7 @@ pub(crate) fn is_challenge(line: &[u8]) -> bool {
 }
 
 /// Encodes a SASL challenge line `+ base64` with CRLF (server side).
+#[cfg(any(feature = "server", test))]
 pub fn encode_challenge(challenge: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"+ ");
     out.extend_from_slice(BASE64.encode(challenge).as_bytes());

@@ -3,7 +3,7 @@
 //! and every server byte must parse into the expected events.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use pop3_proto::sasl::{CramMd5, Login, Mechanism};
+use pop3_proto::sasl::{CramMd5, LoginMechanism, Mechanism};
 use pop3_proto::{
     Client, Command, Config, Error, Event, Interrupt, Io, Reply, RespCode, Secret, State,
 };
@@ -205,7 +205,7 @@ fn sasl_login_and_cram_md5_match_dovecot() {
     for (name, mut mechanism) in [
         (
             "auth-login",
-            Box::new(Login::new("alice", &Secret::from("secret"))) as Box<dyn Mechanism>,
+            Box::new(LoginMechanism::new("alice", &Secret::from("secret"))) as Box<dyn Mechanism>,
         ),
         (
             "auth-cram-md5",

@@ -32,10 +32,7 @@ fn login_with(
     } else {
         TlsMode::Plain
     };
-    let mut client = Client::new(Config {
-        tls,
-        ..Config::default()
-    });
+    let mut client = Client::new(Config::new().tls(tls));
     let mut t = Transcript::default();
     let result = run(&mut client, &mut peer, login, &mut whole(), &mut t);
     (result, t)
@@ -199,10 +196,7 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
         ..ServerOptions::default()
     };
     let mut peer = server(options);
-    let mut client = Client::new(Config {
-        tls: TlsMode::StartTls,
-        ..Config::default()
-    });
+    let mut client = Client::new(Config::new().tls(TlsMode::StartTls));
     let mut t = Transcript::default();
     let outcome = run(
         &mut client,
@@ -224,10 +218,7 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
 /// A login requiring STLS against a scripted server; checks that no credential left.
 fn stls_login(steps: &[(&[u8], &[u8])]) -> Result<LoginOutcome, Error> {
     let mut peer = Script::new(b"+OK ready\r\n", steps);
-    let mut client = Client::new(Config {
-        tls: TlsMode::StartTls,
-        ..Config::default()
-    });
+    let mut client = Client::new(Config::new().tls(TlsMode::StartTls));
     let mut t = Transcript::default();
     // allow_plaintext does not weaken the STLS requirement.
     let login = Login::new("alice", "s3cret").allow_plaintext(true);
@@ -281,10 +272,7 @@ fn long_initial_response_waits_for_the_empty_challenge() {
         ..ServerOptions::default()
     };
     let mut peer = Session::new(backend, options);
-    let mut client = Client::new(Config {
-        tls: TlsMode::Implicit,
-        ..Config::default()
-    });
+    let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
     peer.set_implicit_tls();
     let mut t = Transcript::default();
     let login =
@@ -365,10 +353,7 @@ fn unauthenticated_scram_server_leaves_no_usable_session() {
         (forged, &b"-ERR cancelled\r\n"[..]),
     ] {
         let mut peer = ScramImpostor::new(after_final, after_cancel);
-        let mut client = Client::new(Config {
-            tls: TlsMode::Implicit,
-            ..Config::default()
-        });
+        let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
         let login =
             Login::new("alice", "s3cret").method(AuthMethod::Sasl(MechanismKind::ScramSha256));
         let error = run(
@@ -388,7 +373,7 @@ fn unauthenticated_scram_server_leaves_no_usable_session() {
     }
 }
 
-/// STLS through the raw `Exec` path requests the handshake too; and a handshake completed
+/// STLS through the raw `RawCommand` path requests the handshake too; and a handshake completed
 /// outside any task does not confuse the next task.
 #[test]
 fn stls_outside_login() {
@@ -412,7 +397,7 @@ fn stls_outside_login() {
     run(
         &mut client,
         &mut peer,
-        pop3_proto::task::Exec::new(pop3_proto::Command::Stls),
+        pop3_proto::task::RawCommand::new(pop3_proto::Command::Stls),
         &mut whole(),
         &mut t,
     )

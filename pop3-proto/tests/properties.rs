@@ -7,14 +7,14 @@ mod common;
 
 use bytes::Bytes;
 use common::{Transcript, bodies, run};
-use pop3_proto::response::{
-    MaildropSize, ScanListing, Uid, UidListing, encode_challenge, parse_challenge,
-};
+use pop3_proto::sasl::parse_challenge;
+use pop3_proto::server::encode_challenge;
 use pop3_proto::server::session::{MemoryBackend, ServerOptions, Session, StoredMessage};
 use pop3_proto::task::{DeleMany, List, Login, Quit, RetrMany, Stat, TopMany, Uidl};
 use pop3_proto::{
     Capability, Client, Command, Config, Expire, Pipelining, RespCode, Secret, Status, StatusKind,
 };
+use pop3_proto::{MaildropSize, ScanListing, Uid, UidListing};
 use proptest::prelude::*;
 
 fn word() -> impl Strategy<Value = String> {
@@ -239,11 +239,11 @@ fn session(
     };
     let mut server = Session::new(backend, ServerOptions::default());
     server.set_implicit_tls();
-    let mut client = Client::new(Config {
-        pipelining,
-        tls: pop3_proto::TlsMode::Implicit,
-        ..Config::default()
-    });
+    let mut client = Client::new(
+        Config::new()
+            .pipelining(pipelining)
+            .tls(pop3_proto::TlsMode::Implicit),
+    );
     let mut sizes = chunks.iter().copied().cycle();
     let mut chunk = move || sizes.next().unwrap_or(usize::MAX);
     let mut t = Transcript::default();

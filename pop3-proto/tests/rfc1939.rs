@@ -5,7 +5,7 @@ mod common;
 
 use common::{Script, Transcript, bodies, run, whole};
 use pop3_proto::task::{
-    Dele, Exec, Greet, List, ListOne, Noop, Quit, Retr, Rset, Stat, Top, Uidl, UidlOne,
+    Dele, Greet, List, ListOne, Noop, Quit, RawCommand, Retr, Rset, Stat, Top, Uidl, UidlOne,
 };
 use pop3_proto::{Client, Command, Config, Error, RespCode, Secret, sasl};
 
@@ -57,7 +57,7 @@ fn rfc1939_example_session() {
     run(
         &mut client,
         &mut peer,
-        Exec::new(Command::Apop {
+        RawCommand::new(Command::Apop {
             user: "mrose".into(),
             digest,
         }),
@@ -126,7 +126,13 @@ fn rfc1939_command_examples() {
     let mut t = Transcript::default();
     run(&mut client, &mut peer, Greet, &mut whole(), &mut t).unwrap();
     let mut exec = |client: &mut Client, command| {
-        run(client, &mut peer, Exec::new(command), &mut whole(), &mut t)
+        run(
+            client,
+            &mut peer,
+            RawCommand::new(command),
+            &mut whole(),
+            &mut t,
+        )
     };
     refused(
         exec(&mut client, Command::User("frated".into())),
@@ -238,7 +244,7 @@ fn response_codes_reach_the_caller() {
     run(
         &mut client,
         &mut peer,
-        Exec::new(Command::User("a".into())),
+        RawCommand::new(Command::User("a".into())),
         &mut whole(),
         &mut t,
     )
@@ -246,7 +252,7 @@ fn response_codes_reach_the_caller() {
     match run(
         &mut client,
         &mut peer,
-        Exec::new(Command::Pass("b".into())),
+        RawCommand::new(Command::Pass("b".into())),
         &mut whole(),
         &mut t,
     ) {

@@ -46,11 +46,11 @@ fn options(target: &Target, proxy: &LatencyProxy) -> ConnectOptions {
 
 /// The default window, or `WINDOW=n` commands (to see what the window costs).
 fn window() -> pop3_tokio::Config {
-    let mut config = pop3_tokio::Config::default();
-    if let Ok(n) = std::env::var("WINDOW") {
-        config.window.commands = n.parse().expect("WINDOW");
+    let config = pop3_tokio::Config::default();
+    match std::env::var("WINDOW") {
+        Ok(n) => config.window(pop3_tokio::Window::new().commands(n.parse().expect("WINDOW"))),
+        Err(_) => config,
     }
-    config
 }
 
 /// Our client on tokio: connect and log in, UIDL and LIST, then every `TOP n 0`.

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut n = 0u64;
     while written < size {
         // Every 16th line starts with a dot, so the decoder unstuffs throughout.
-        let bytes: &[u8] = if n % 16 == 0 {
+        let bytes: &[u8] = if n.is_multiple_of(16) {
             b".stuffed line\r\n"
         } else {
             &line

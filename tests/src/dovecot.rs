@@ -349,13 +349,13 @@ impl Dovecot {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut last = String::from("no attempt");
         while Instant::now() < deadline {
-            if let Some(child) = self.master.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.master = None;
-                    return Err(Ready::Exited(
-                        self.start_error(&format!("dovecot exited with {status}")),
-                    ));
-                }
+            if let Some(child) = self.master.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.master = None;
+                return Err(Ready::Exited(
+                    self.start_error(&format!("dovecot exited with {status}")),
+                ));
             }
             match greeting(self.pop3).and_then(|g| {
                 TcpStream::connect_timeout(&self.pop3s, Duration::from_millis(500))?;

@@ -238,10 +238,10 @@ fn large_body() -> Vec<u8> {
     while body.len() < LARGE_MESSAGE_SIZE {
         n += 1;
         // Every 7th line starts with a dot, every 97th is a lone dot.
-        if n % 97 == 0 {
+        if n.is_multiple_of(97) {
             body.push(b'.');
         } else {
-            if n % 7 == 0 {
+            if n.is_multiple_of(7) {
                 body.push(b'.');
             }
             for _ in 0..76 {

@@ -222,10 +222,10 @@ fn pipe(from: &TcpStream, to: &TcpStream, direction: Direction) -> io::Result<Ve
 impl Drop for LatencyProxy {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
-                let _ = acceptor.join();
-            }
+        if let Some(acceptor) = self.acceptor.take()
+            && TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok()
+        {
+            let _ = acceptor.join();
         }
         let live = std::mem::take(&mut *lock(&self.shared.live));
         for (client, upstream, _) in &live {

@@ -180,10 +180,10 @@ fn late_stat_server(
             if writer.write_all(answer).is_err() {
                 return;
             }
-            if line == "STAT" {
-                if let Some(written) = written.take() {
-                    let _ = written.send(());
-                }
+            if line == "STAT"
+                && let Some(written) = written.take()
+            {
+                let _ = written.send(());
             }
         }
     });

@@ -152,10 +152,9 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
     socket.connect(&addr.into()).expect("connect");
     let tcp: std::net::TcpStream = socket.into();
     tcp.set_nodelay(true).expect("nodelay");
-    let mut config = pop3_net::Config::default();
     // The window must not be what keeps the batch small here.
-    config.window.commands = 100_000;
-    config.window.bytes = 1 << 20;
+    let config =
+        pop3_net::Config::new().window(pop3_net::Window::new().commands(100_000).bytes(1 << 20));
     let options = pop3_net::ConnectOptions::new("127.0.0.1")
         .port(addr.port())
         .tls(TlsMode::Plain)

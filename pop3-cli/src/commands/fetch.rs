@@ -154,6 +154,8 @@ impl<'a> FetchSink<'a> {
             BodyEvent::Refused { msg, status } => {
                 self.fail(msg, format!("the server refused it: {status}"));
             }
+            // Events a newer core may add say nothing about storing.
+            _ => {}
         }
     }
 

@@ -76,7 +76,7 @@ impl AsyncBodySink for HeaderSink {
             BodyEvent::End { msg } => {
                 self.fields.insert(msg, HeaderFields::parse(&self.current));
             }
-            BodyEvent::Refused { .. } => {}
+            _ => {}
         }
         std::future::ready(Ok(()))
     }

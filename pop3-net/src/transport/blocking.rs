@@ -138,6 +138,8 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
                         (Ok(()), None) => Ok(output),
                     };
                 }
+                // An action this pump does not know: the core is newer than the pump.
+                _ => Err(pop3_proto::Error::Internal("an action the pump does not know").into()),
             };
             if let Err(e) = result {
                 self.core.abort();

@@ -110,13 +110,7 @@ fn lockstep_until_pipelining_is_advertised() {
 
 #[test]
 fn pipelines_within_the_window_after_capa() {
-    let config = Config {
-        window: Window {
-            commands: 3,
-            bytes: 4096,
-        },
-        ..Config::default()
-    };
+    let config = Config::new().window(Window::new().commands(3).bytes(4096));
     let mut c = logged_in(config);
     c.send(Command::Capa).unwrap();
     drain(&mut c).unwrap();
@@ -137,14 +131,9 @@ fn pipelines_within_the_window_after_capa() {
 
 #[test]
 fn byte_window_bounds_commands_in_flight() {
-    let config = Config {
-        window: Window {
-            commands: 100,
-            bytes: 16,
-        },
-        pipelining: Pipelining::Always,
-        ..Config::default()
-    };
+    let config = Config::new()
+        .window(Window::new().commands(100).bytes(16))
+        .pipelining(Pipelining::Always);
     let mut c = logged_in(config);
     for n in 1..=4 {
         c.send(Command::Retr(n)).unwrap();
@@ -155,10 +144,7 @@ fn byte_window_bounds_commands_in_flight() {
 
 #[test]
 fn responses_match_commands_in_order() {
-    let config = Config {
-        pipelining: Pipelining::Always,
-        ..Config::default()
-    };
+    let config = Config::new().pipelining(Pipelining::Always);
     let mut c = logged_in(config);
     let stat = c.send(Command::Stat).unwrap();
     let list = c.send(Command::List(None)).unwrap();
@@ -207,13 +193,7 @@ fn responses_match_commands_in_order() {
 
 #[test]
 fn status_line_limit_is_enforced_before_the_line_ends() {
-    let config = Config {
-        limits: Limits {
-            status_line: 64,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::new().limits(Limits::new().status_line(64));
     let mut c = Client::new(config);
     // A hostile server streams an endless greeting: the client must fail while holding
     // no more than the limit plus one read.
@@ -236,14 +216,7 @@ fn status_line_limit_is_enforced_before_the_line_ends() {
 
 #[test]
 fn listing_limits() {
-    let config = Config {
-        limits: Limits {
-            listing_items: 2,
-            listing_line: 16,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::new().limits(Limits::new().listing_items(2).listing_line(16));
     let mut c = logged_in(config);
     c.send(Command::List(None)).unwrap();
     drain(&mut c).unwrap();
@@ -404,14 +377,7 @@ fn sasl_exchange_and_limits() {
     assert!(matches!(events[..], [Event::Ok { .. }]));
     assert_eq!(c.state(), State::Transaction);
 
-    let config = Config {
-        limits: Limits {
-            sasl_challenge: 32,
-            status_line: 32,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::new().limits(Limits::new().sasl_challenge(32).status_line(32));
     let mut c = greeted(config);
     c.send(Command::Auth {
         mechanism: "X".into(),
@@ -431,10 +397,7 @@ fn sasl_exchange_and_limits() {
 
 #[test]
 fn quit_closes_and_is_a_barrier() {
-    let config = Config {
-        pipelining: Pipelining::Always,
-        ..Config::default()
-    };
+    let config = Config::new().pipelining(Pipelining::Always);
     let mut c = logged_in(config);
     c.send(Command::Dele(1)).unwrap();
     c.send(Command::Quit).unwrap();
@@ -538,13 +501,7 @@ fn capa_answers_are_bounded_in_lines_and_bytes() {
         Err(Error::TooManyItems { limit: 256 })
     ));
 
-    let config = Config {
-        limits: Limits {
-            listing_bytes: 100,
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::new().limits(Limits::new().listing_bytes(100));
     let mut c = logged_in(config);
     c.send(Command::List(None)).unwrap();
     drain(&mut c).unwrap();
@@ -552,7 +509,13 @@ fn capa_answers_are_bounded_in_lines_and_bytes() {
     for n in 1..=20 {
         c.enqueue_input(format!("{n} 100\r\n").as_bytes());
     }
-    assert!(matches!(drain(&mut c), Err(Error::TooManyItems { .. })));
+    // The byte budget is named as such, not as an item count.
+    let error = drain(&mut c).unwrap_err();
+    assert!(
+        matches!(error, Error::ListingTooLarge { limit: 100 }),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "listing exceeds the limit of 100 bytes");
 }
 
 #[test]

@@ -13,22 +13,22 @@ const NAME: &str = "LOGIN";
 ///
 /// ```
 /// use pop3_proto::Secret;
-/// use pop3_proto::sasl::{Login, Mechanism};
+/// use pop3_proto::sasl::{LoginMechanism, Mechanism};
 ///
-/// let mut m = Login::new("tim", &Secret::from("tanstaaf"));
+/// let mut m = LoginMechanism::new("tim", &Secret::from("tanstaaf"));
 /// assert!(m.initial_response()?.is_none());
 /// assert_eq!(m.step(b"Username:")?.expose(), b"tim");
 /// assert_eq!(m.step(b"Password:")?.expose(), b"tanstaaf");
 /// # Ok::<(), pop3_proto::sasl::SaslError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Login {
+pub struct LoginMechanism {
     user: String,
     password: Secret,
     answered: u8,
 }
 
-impl Login {
+impl LoginMechanism {
     /// A `LOGIN` exchange for `user`.
     pub fn new(user: &str, password: &Secret) -> Self {
         Self {
@@ -39,7 +39,7 @@ impl Login {
     }
 }
 
-impl Mechanism for Login {
+impl Mechanism for LoginMechanism {
     fn name(&self) -> &str {
         NAME
     }
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn answers_user_then_password_whatever_the_prompt() {
-        let mut m = Login::new("tim", &Secret::from("tanstaaf"));
+        let mut m = LoginMechanism::new("tim", &Secret::from("tanstaaf"));
         assert_eq!(m.name(), "LOGIN");
         assert_eq!(m.initial_response(), Ok(None));
         assert_eq!(m.step(b"Benutzername:").unwrap().expose(), b"tim");
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn third_challenge_is_unexpected() {
-        let mut m = Login::new("tim", &Secret::from("tanstaaf"));
+        let mut m = LoginMechanism::new("tim", &Secret::from("tanstaaf"));
         m.step(b"Username:").unwrap();
         m.step(b"Password:").unwrap();
         assert_eq!(

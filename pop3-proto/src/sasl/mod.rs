@@ -38,14 +38,17 @@ use std::fmt;
 
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
 
+pub use crate::response::parse_challenge;
 pub use apop::apop_digest;
 pub use cram_md5::CramMd5;
-pub use login::Login;
+pub use login::LoginMechanism;
 pub use oauth::{OAuthBearer, XOAuth2};
 pub use plain::Plain;
 pub use scram::{Scram, ScramHash, random_nonce};
 
+#[cfg(feature = "server")]
 pub(crate) use cram_md5::cram_md5_digest;
+#[cfg(feature = "server")]
 pub(crate) use scram::{split_attribute, valid_nonce};
 
 use crate::Secret;
@@ -181,6 +184,7 @@ impl SaslError {
         }
     }
 
+    #[cfg(feature = "server")]
     pub(crate) fn malformed_response(mechanism: &'static str, reason: impl Into<String>) -> Self {
         Self::MalformedResponse {
             mechanism,
@@ -366,6 +370,7 @@ fn keyed_hmac<D: EagerHash>(key: &[u8]) -> Hmac<D> {
 }
 
 /// Equality of two byte strings in time that depends only on their lengths.
+#[cfg(any(feature = "server", test))]
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -484,7 +489,7 @@ mod fuzz_tests {
         let pw = Secret::from(PASSWORD);
         match kind {
             MechanismKind::Plain => Box::new(Plain::new(Some("admin"), "user", &pw)),
-            MechanismKind::Login => Box::new(Login::new("user", &pw)),
+            MechanismKind::Login => Box::new(LoginMechanism::new("user", &pw)),
             MechanismKind::CramMd5 => Box::new(CramMd5::new("user", &pw)),
             MechanismKind::XOAuth2 => Box::new(XOAuth2::new("user", &pw)),
             MechanismKind::OAuthBearer => {

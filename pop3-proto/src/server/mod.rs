@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use pop3_proto::server::{LineReader, encode_scan_listings};
-//! use pop3_proto::response::ScanListing;
+//! use pop3_proto::ScanListing;
 //! use pop3_proto::Command;
 //!
 //! let mut reader = LineReader::new(255);

@@ -86,19 +86,15 @@ impl Batch {
     }
 
     /// The step for an event that ends one message's exchange.
-    fn ended(&mut self, event: BodyEvent) -> Step<Vec<Outcome>> {
+    fn ended(&mut self, event: BodyEvent) -> Fetched {
         if self.is_done() {
-            Step::BodyThenDone(event, std::mem::take(&mut self.outcomes))
+            Fetched::Last(event, std::mem::take(&mut self.outcomes))
         } else {
-            Step::Body(event)
+            Fetched::More(event)
         }
     }
 
-    fn handle_fetch(
-        &mut self,
-        client: &mut Client,
-        event: Event,
-    ) -> Result<Step<Vec<Outcome>>, Error> {
+    fn handle_fetch(&mut self, client: &mut Client, event: Event) -> Result<Fetched, Error> {
         let id = match &event {
             Event::Ok { id, .. }
             | Event::Err { id, .. }
@@ -113,8 +109,8 @@ impl Batch {
             Event::Ok {
                 reply: Reply::BodyFollows(status),
                 ..
-            } => Ok(Step::Body(BodyEvent::Start { msg, status })),
-            Event::Body { chunk, .. } => Ok(Step::Body(BodyEvent::Data { msg, chunk })),
+            } => Ok(Fetched::More(BodyEvent::Start { msg, status })),
+            Event::Body { chunk, .. } => Ok(Fetched::More(BodyEvent::Data { msg, chunk })),
             Event::BodyEnd { .. } => {
                 self.finish_current(client, Ok(()))?;
                 Ok(self.ended(BodyEvent::End { msg }))
@@ -126,6 +122,14 @@ impl Batch {
             other => Err(unexpected(&other)),
         }
     }
+}
+
+/// What one event of a RETR/TOP batch amounts to.
+enum Fetched {
+    /// A body event, and more to come.
+    More(BodyEvent),
+    /// The event that ends the batch, and every message's outcome.
+    Last(BodyEvent, Vec<Outcome>),
 }
 
 /// The command a batch sends for each message.
@@ -214,16 +218,12 @@ macro_rules! single_fetch {
 
             fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<()>, Error> {
                 match self.0.handle_fetch(client, event)? {
-                    Step::BodyThenDone(BodyEvent::Refused { status, .. }, _) => {
-                        Err(Error::Refused {
-                            command: $keyword,
-                            status,
-                        })
-                    }
-                    Step::BodyThenDone(event, _) => Ok(Step::BodyThenDone(event, ())),
-                    Step::Body(event) => Ok(Step::Body(event)),
-                    Step::Continue => Ok(Step::Continue),
-                    Step::StartTls | Step::Done(_) => Err(Error::SessionFailed),
+                    Fetched::Last(BodyEvent::Refused { status, .. }, _) => Err(Error::Refused {
+                        command: $keyword,
+                        status,
+                    }),
+                    Fetched::Last(event, _) => Ok(Step::BodyThenDone(event, ())),
+                    Fetched::More(event) => Ok(Step::Body(event)),
                 }
             }
         }
@@ -251,7 +251,10 @@ macro_rules! batch_fetch {
                 client: &mut Client,
                 event: Event,
             ) -> Result<Step<Vec<Outcome>>, Error> {
-                self.0.handle_fetch(client, event)
+                Ok(match self.0.handle_fetch(client, event)? {
+                    Fetched::More(event) => Step::Body(event),
+                    Fetched::Last(event, outcomes) => Step::BodyThenDone(event, outcomes),
+                })
             }
         }
     };
@@ -281,11 +284,10 @@ impl Task for DeleMany {
             other => return Err(unexpected(&other)),
         };
         if self.0.current(id).is_none() {
-            return Err(Error::malformed(
-                "response",
-                "answer to a command not sent",
-                b"",
-            ));
+            return Err(Error::UnexpectedResponse {
+                response: "answer",
+                context: "to a DELE that was not sent",
+            });
         }
         self.0.finish_current(client, result)?;
         Ok(if self.0.is_done() {

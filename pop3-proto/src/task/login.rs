@@ -9,6 +9,7 @@ use crate::command::Command;
 use crate::error::Error;
 use crate::sasl::{self, Mechanism, MechanismKind, SaslError};
 use crate::secret::Secret;
+use crate::task::negotiate::Negotiation;
 use crate::task::{Negotiate, Step, Task, unexpected};
 
 /// Makes a fresh instance of your own SASL mechanism for each login attempt, so that one
@@ -256,7 +257,7 @@ impl Login {
             MechanismKind::Plain => {
                 Box::new(sasl::Plain::new(self.authzid.as_deref(), user, secret))
             }
-            MechanismKind::Login => Box::new(sasl::Login::new(user, secret)),
+            MechanismKind::Login => Box::new(sasl::LoginMechanism::new(user, secret)),
             MechanismKind::CramMd5 => Box::new(sasl::CramMd5::new(user, secret)),
             MechanismKind::XOAuth2 => Box::new(sasl::XOAuth2::new(user, secret)),
             MechanismKind::OAuthBearer => Box::new(sasl::OAuthBearer::new(user, secret)),
@@ -303,11 +304,7 @@ impl Login {
             return Ok(Step::Continue);
         }
         let Some(mechanism) = self.mechanism.as_mut() else {
-            return Err(Error::malformed(
-                "SASL exchange",
-                "challenge without mechanism",
-                b"",
-            ));
+            return Err(Error::Internal("a SASL challenge without a mechanism"));
         };
         match mechanism.step(data) {
             Ok(response) => {
@@ -335,17 +332,15 @@ impl Login {
     }
 
     /// Passes the negotiation's steps through; authenticates once it is done.
-    #[allow(clippy::needless_pass_by_value)] // a step is consumed by design
-    fn after_negotiation_step(
+    fn after_negotiation(
         &mut self,
         client: &mut Client,
-        step: Step<Option<Capabilities>>,
+        negotiation: Negotiation,
     ) -> Result<Step<LoginOutcome>, Error> {
-        match step {
-            Step::Done(_capabilities) => self.authenticate(client),
-            Step::Continue => Ok(Step::Continue),
-            Step::StartTls => Ok(Step::StartTls),
-            Step::Body(_) | Step::BodyThenDone(..) => Err(Error::SessionFailed),
+        match negotiation {
+            Negotiation::Done(_capabilities) => self.authenticate(client),
+            Negotiation::Continue => Ok(Step::Continue),
+            Negotiation::StartTls => Ok(Step::StartTls),
         }
     }
 
@@ -362,17 +357,17 @@ impl Task for Login {
 
     fn start(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
         self.stage = Stage::Negotiating(Negotiate::new());
-        let step = match &mut self.stage {
-            Stage::Negotiating(negotiate) => negotiate.start(client)?,
-            _ => Step::Continue,
+        let negotiation = match &mut self.stage {
+            Stage::Negotiating(negotiate) => negotiate.begin(client)?,
+            _ => Negotiation::Continue,
         };
-        self.after_negotiation_step(client, step)
+        self.after_negotiation(client, negotiation)
     }
 
     fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<LoginOutcome>, Error> {
         if let Stage::Negotiating(negotiate) = &mut self.stage {
-            let step = negotiate.handle(client, event)?;
-            return self.after_negotiation_step(client, step);
+            let negotiation = negotiate.advance(client, event)?;
+            return self.after_negotiation(client, negotiation);
         }
         let ours = |id: &CommandId| Some(*id) == self.pending;
         match (&self.stage, event) {
@@ -398,16 +393,15 @@ impl Task for Login {
                 }
                 match std::mem::replace(&mut self.stage, Stage::CapaAfterLogin) {
                     Stage::Cancelling(e) => Err(e.into()),
-                    _ => Err(Error::SessionFailed),
+                    _ => Err(Error::Internal("the cancelled exchange lost its cause")),
                 }
             }
             (Stage::Cancelling(_), Event::Challenge { id, .. }) if ours(&id) => {
                 // A server that answers '*' with another challenge is broken.
-                Err(Error::malformed(
-                    "SASL exchange",
-                    "challenge after cancel",
-                    b"",
-                ))
+                Err(Error::UnexpectedResponse {
+                    response: "SASL challenge",
+                    context: "after the client cancelled the exchange",
+                })
             }
             (
                 Stage::CapaAfterLogin,

@@ -23,6 +23,7 @@
 //!             Action::StartTls => unreachable!("no STLS in this example"),
 //!             Action::Body(_event) => {}                        // sink.write_all
 //!             Action::Done(output) => return Ok(output),
+//!             _ => return Err(Error::Internal("an action this driver does not know")),
 //!         }
 //!     }
 //! }
@@ -53,11 +54,13 @@ pub use batch::{DeleMany, Outcome, Retr, RetrMany, Top, TopMany};
 pub use login::{AuthMethod, Login, LoginOutcome, MechanismFactory};
 pub use negotiate::Negotiate;
 pub use simple::{
-    Capa, Dele, Exec, Greet, List, ListOne, Noop, Quit, QuitOutcome, Rset, Stat, Uidl, UidlOne,
+    Capa, Dele, Greet, List, ListOne, Noop, Quit, QuitOutcome, RawCommand, Rset, Stat, Uidl,
+    UidlOne,
 };
 
 /// Part of a message body, handed to the caller's sink as it arrives.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BodyEvent {
     /// The server accepted RETR/TOP for this message; data follows.
     Start {
@@ -89,6 +92,7 @@ pub enum BodyEvent {
 
 /// What a task wants after handling an event.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Step<O> {
     /// Keep driving the client.
     Continue,
@@ -119,6 +123,7 @@ pub trait Task {
 ///
 /// `Debug` shows the length of `Write`, not its bytes (they may carry credentials).
 #[must_use]
+#[non_exhaustive]
 pub enum Action<O> {
     /// Write these bytes to the server (in one write, then flush).
     Write(Vec<u8>),
@@ -215,7 +220,7 @@ impl<T: Task> Execution<T> {
 
 /// The error for an event a task did not ask for.
 pub(crate) fn unexpected(event: &Event) -> Error {
-    let what = match event {
+    let response = match event {
         Event::Greeting(_) => "greeting",
         Event::Ok { .. } => "+OK",
         Event::Err { .. } => "-ERR",
@@ -223,9 +228,8 @@ pub(crate) fn unexpected(event: &Event) -> Error {
         Event::Body { .. } | Event::BodyEnd { .. } => "message body",
         Event::TlsEstablished => "TLS handshake",
     };
-    Error::malformed(
-        "response",
-        "not expected by the running task",
-        what.as_bytes(),
-    )
+    Error::UnexpectedResponse {
+        response,
+        context: "for the running operation",
+    }
 }

@@ -56,10 +56,10 @@ impl Negotiate {
         client: &mut Client,
         stage: Stage,
         command: Command,
-    ) -> Result<Step<Option<Capabilities>>, Error> {
+    ) -> Result<Negotiation, Error> {
         self.stage = stage;
         self.pending = Some(client.send(command)?);
-        Ok(Step::Continue)
+        Ok(Negotiation::Continue)
     }
 
     /// After the first CAPA: upgrade if required, else done.
@@ -67,9 +67,9 @@ impl Negotiate {
         &mut self,
         client: &mut Client,
         failed: Option<Status>,
-    ) -> Result<Step<Option<Capabilities>>, Error> {
+    ) -> Result<Negotiation, Error> {
         if client.config().tls != TlsMode::StartTls || client.is_tls() {
-            return Ok(Step::Done(client.capabilities().cloned()));
+            return Ok(Negotiation::Done(client.capabilities().cloned()));
         }
         if let Some(status) = failed {
             return Err(Error::CapabilitiesUnavailable(status));
@@ -81,18 +81,51 @@ impl Negotiate {
     }
 }
 
+/// Where a negotiation stands; [`Login`](super::Login) runs one inside.
+#[derive(Debug)]
+pub(crate) enum Negotiation {
+    Continue,
+    StartTls,
+    /// The last CAPA answer, `None` if the server refused CAPA.
+    Done(Option<Capabilities>),
+}
+
+impl From<Negotiation> for Step<Option<Capabilities>> {
+    fn from(negotiation: Negotiation) -> Self {
+        match negotiation {
+            Negotiation::Continue => Step::Continue,
+            Negotiation::StartTls => Step::StartTls,
+            Negotiation::Done(caps) => Step::Done(caps),
+        }
+    }
+}
+
 impl Task for Negotiate {
     type Output = Option<Capabilities>;
 
     fn start(&mut self, client: &mut Client) -> Result<Step<Self::Output>, Error> {
+        self.begin(client).map(Into::into)
+    }
+
+    fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<Self::Output>, Error> {
+        self.advance(client, event).map(Into::into)
+    }
+}
+
+impl Negotiate {
+    pub(crate) fn begin(&mut self, client: &mut Client) -> Result<Negotiation, Error> {
         match client.greeting() {
-            None => Ok(Step::Continue),
+            None => Ok(Negotiation::Continue),
             Some(g) if g.status.is_ok() => self.send(client, Stage::Capa, Command::Capa),
             Some(g) => Err(Error::GreetingRefused(g.status.clone())),
         }
     }
 
-    fn handle(&mut self, client: &mut Client, event: Event) -> Result<Step<Self::Output>, Error> {
+    pub(crate) fn advance(
+        &mut self,
+        client: &mut Client,
+        event: Event,
+    ) -> Result<Negotiation, Error> {
         let ours = |id: &CommandId| Some(*id) == self.pending;
         match (self.stage, event) {
             (Stage::Greeting, Event::Greeting(g)) if g.status.is_ok() => {
@@ -111,7 +144,7 @@ impl Task for Negotiate {
             }
             (Stage::Stls, Event::Ok { id, .. }) if ours(&id) => {
                 self.stage = Stage::AwaitTls;
-                Ok(Step::StartTls)
+                Ok(Negotiation::StartTls)
             }
             (Stage::Stls, Event::Err { id, status }) if ours(&id) => {
                 Err(Error::StartTlsRefused(status))
@@ -125,8 +158,10 @@ impl Task for Negotiate {
                     id,
                     reply: Reply::Capabilities(caps),
                 },
-            ) if ours(&id) => Ok(Step::Done(Some(caps))),
-            (Stage::CapaAfterTls, Event::Err { id, .. }) if ours(&id) => Ok(Step::Done(None)),
+            ) if ours(&id) => Ok(Negotiation::Done(Some(caps))),
+            (Stage::CapaAfterTls, Event::Err { id, .. }) if ours(&id) => {
+                Ok(Negotiation::Done(None))
+            }
             (_, other) => Err(unexpected(&other)),
         }
     }

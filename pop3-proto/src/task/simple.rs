@@ -44,9 +44,10 @@ impl OneShot {
     }
 }
 
+/// The core types each reply by the command it answers, so this cannot happen.
 fn wrong_reply(reply: &Reply) -> Error {
     let _ = reply;
-    Error::malformed("reply", "does not match the command", b"")
+    Error::Internal("a reply typed for another command")
 }
 
 /// Declares a task that sends one fixed command and maps its typed reply.
@@ -275,12 +276,12 @@ impl Task for Quit {
 /// or your own task.
 ///
 /// ```
-/// use pop3_proto::{Command, task::Exec};
-/// let task = Exec::new(Command::Utf8);
+/// use pop3_proto::{Command, task::RawCommand};
+/// let task = RawCommand::new(Command::Utf8);
 /// # let _ = task;
 /// ```
 #[derive(Debug)]
-pub struct Exec {
+pub struct RawCommand {
     shot: OneShot,
     msg: u32,
     /// The reply held back until the body or the TLS handshake is done.
@@ -289,7 +290,7 @@ pub struct Exec {
     auth: bool,
 }
 
-impl Exec {
+impl RawCommand {
     /// Runs `command`.
     pub fn new(command: Command) -> Self {
         let msg = match command {
@@ -308,7 +309,7 @@ impl Exec {
     }
 }
 
-impl Task for Exec {
+impl Task for RawCommand {
     type Output = Reply;
 
     fn start(&mut self, client: &mut Client) -> Result<Step<Reply>, Error> {

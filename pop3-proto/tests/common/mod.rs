@@ -149,6 +149,7 @@ pub fn run<T: Task>(
                 assert!(to_client.is_empty(), "unread bytes: {to_client:?}");
                 return Ok(output);
             }
+            _ => panic!("an action this driver does not know"),
         }
     }
 }
@@ -170,7 +171,7 @@ pub fn bodies(events: &[BodyEvent]) -> Vec<(u32, Vec<u8>)> {
                     .1
                     .extend_from_slice(chunk);
             }
-            BodyEvent::End { .. } | BodyEvent::Refused { .. } => {}
+            _ => {}
         }
     }
     out

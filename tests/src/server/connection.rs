@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pop3_proto::ApopTimestamp;
 use pop3_proto::Command;
-use pop3_proto::response::ApopTimestamp;
 use pop3_proto::server::session::{ServerAction, ServerOptions, Session};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 

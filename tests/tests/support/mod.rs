@@ -70,19 +70,13 @@ fn handshake(
 impl Conn {
     /// A plaintext connection: no credentials without `allow_plaintext`.
     pub fn plain(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
-        let config = Config {
-            tls: TlsMode::Plain,
-            ..Config::default()
-        };
+        let config = Config::new().tls(TlsMode::Plain);
         Self::plain_with(addr, tls, config)
     }
 
     /// A plaintext connection that logins upgrade with a required STLS.
     pub fn stls(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
-        let config = Config {
-            tls: TlsMode::StartTls,
-            ..Config::default()
-        };
+        let config = Config::new().tls(TlsMode::StartTls);
         Self::plain_with(addr, tls, config)
     }
 
@@ -103,10 +97,7 @@ impl Conn {
     pub fn implicit(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
         let stream = handshake(tcp(addr)?, &tls)?;
         Ok(Self {
-            client: Client::new(Config {
-                tls: TlsMode::Implicit,
-                ..Config::default()
-            }),
+            client: Client::new(Config::new().tls(TlsMode::Implicit)),
             transport: Transport::Tls(Box::new(stream)),
             tls,
         })
@@ -182,6 +173,7 @@ impl Conn {
                 }
                 Action::Body(event) => on_body(event),
                 Action::Done(output) => return Ok(output),
+                _ => return Err(Failure::Proto(pop3_proto::Error::Internal("new action"))),
             }
         }
     }
