@@ -1055,59 +1055,139 @@ fn trickling(builder: TestServerBuilder) -> TestServerBuilder {
     })
 }
 
-fn interrupts_never_leave_half_a_message(server: &Server) {
-    use std::os::unix::process::ExitStatusExt as _;
-    let expected = by_uid(server, &interrupt_mailbox());
-    // How long a whole fetch takes here: the interrupts are spread over that span. (Time
-    // places the interrupts; it judges nothing.)
+/// How long a whole fetch takes here: interrupts are spread over that span. (Time places
+/// the interrupts; it judges nothing.)
+fn fetch_span(server: &Server) -> Duration {
     let calibration = Target::Maildir(server.dir.path().join("calibration"));
     let started = std::time::Instant::now();
     let out = server.pop3(&fetch_args(&calibration, &[]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let span = started.elapsed();
+    started.elapsed()
+}
+
+/// How an interrupted run ended.
+#[derive(Debug, Default)]
+struct Landings {
+    /// The run had finished before the interrupt.
+    finished: usize,
+    /// The interrupt stopped the run (exit 130).
+    stopped: usize,
+    /// The interrupt came before pop3 handled signals, and killed it.
+    killed: usize,
+}
+
+/// Runs `pop3 args`, sends it SIGINT at a random point of `span` (and, `twice`, another
+/// soon after); returns whether it may have left temporary files (a second interrupt or
+/// a kill can stop a writer mid-file; the next open removes them).
+fn interrupted_run(
+    server: &Server,
+    args: &[&str],
+    span: Duration,
+    rng: &mut XorShift,
+    twice: bool,
+    landings: &mut Landings,
+) -> bool {
+    use std::os::unix::process::ExitStatusExt as _;
+    let child = server
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_child(&child);
+    std::thread::sleep(span.mul_f64(rng.unit()));
+    // The child is not reaped before wait, so its pid cannot be reused meanwhile.
+    let _ = kill_process(pid, Signal::INT);
+    if twice {
+        std::thread::sleep(Duration::from_millis(5).mul_f64(rng.unit()));
+        let _ = kill_process(pid, Signal::INT);
+    }
+    let out = child.wait_with_output().unwrap();
+    match (out.status.code(), out.status.signal()) {
+        (Some(0), _) => landings.finished += 1,
+        (Some(130), _) => landings.stopped += 1,
+        (None, Some(2)) => landings.killed += 1,
+        _ => panic!("{:?}: {}", out.status, stderr(&out)),
+    }
+    twice || out.status.code().is_none()
+}
+
+fn interrupts_never_leave_half_a_message(server: &Server) {
+    let expected = by_uid(server, &interrupt_mailbox());
+    let span = fetch_span(server);
     let mut rng = XorShift::seeded();
-    // Finished before the interrupt, stopped by it (130), killed before pop3 handled it.
-    let (mut finished, mut stopped, mut killed) = (0, 0, 0);
+    let mut landings = Landings::default();
     for run in 0..24 {
         let dir = server.dir.path().join(format!("run{run}"));
         let target = three_targets(&dir)[run % 3].clone();
         // Every fourth run gets a second interrupt soon after the first.
         let twice = run % 4 == 3;
-        let child = server
-            .command(&fetch_args(&target, &["--new"]))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = Pid::from_child(&child);
-        std::thread::sleep(span.mul_f64(rng.unit()));
-        // The child is not reaped before wait, so its pid cannot be reused meanwhile.
-        let _ = kill_process(pid, Signal::INT);
-        if twice {
-            std::thread::sleep(Duration::from_millis(5).mul_f64(rng.unit()));
-            let _ = kill_process(pid, Signal::INT);
-        }
-        let out = child.wait_with_output().unwrap();
-        match (out.status.code(), out.status.signal()) {
-            (Some(0), _) => finished += 1,
-            (Some(130), _) => stopped += 1,
-            (None, Some(2)) => killed += 1,
-            _ => panic!("run {run}: {:?}: {}", out.status, stderr(&out)),
-        }
-        // Whole messages only, each recorded. A second interrupt (or a kill) may leave a
-        // writer's temporary file, which the next open removes.
-        let temporaries_allowed = twice || out.status.code().is_none();
-        check_destination(server, &target, &expected, temporaries_allowed);
+        let args = fetch_args(&target, &["--new"]);
+        let temporaries = interrupted_run(server, &args, span, &mut rng, twice, &mut landings);
+        // Whole messages only, each recorded, nothing to recover.
+        check_destination(server, &target, &expected, temporaries);
         // The next --new run completes the set and delivers nothing twice.
-        let out = server.pop3(&fetch_args(&target, &["--new"]));
+        let out = server.pop3(&args);
         assert_eq!(code(&out), 0, "run {run}: {}", stderr(&out));
         let stored = check_destination(server, &target, &expected, false);
         assert_eq!(stored.len(), expected.len(), "run {run}: {target:?}");
     }
-    eprintln!(
-        "interrupts: {stopped} stopped a run, {finished} came after it, {killed} before its handler"
-    );
-    assert!(stopped > 0, "no interrupt landed during a run");
+    eprintln!("interrupts: {landings:?}");
+    assert!(landings.stopped > 0, "no interrupt landed during a run");
+}
+
+fn interrupted_deletions_never_lose_a_message(server: &Server) {
+    let expected = by_uid(server, &interrupt_mailbox());
+    let mut rng = XorShift::seeded();
+    let mut landings = Landings::default();
+    // Cron runs of `fetch --new --delete` into one mbox, each interrupted somewhere. Each
+    // run takes a few messages (--uid), so that interrupts land in the DELE and QUIT
+    // phase too, not only while messages arrive.
+    let target = Target::Mbox(server.dir.path().join("inbox"));
+    let per_run = 4;
+    let selection = |uids: &BTreeSet<String>| -> Vec<String> {
+        uids.iter()
+            .take(per_run)
+            .flat_map(|uid| ["--uid".to_owned(), uid.clone()])
+            .collect()
+    };
+    let all: BTreeSet<String> = expected.keys().cloned().collect();
+    let calibration = Target::Maildir(server.dir.path().join("calibration"));
+    let uid_args = selection(&all);
+    let mut args: Vec<&str> = uid_args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let out = server.pop3(&fetch_args(&calibration, &args));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let span = started.elapsed();
+    for run in 0..16 {
+        let before: BTreeSet<String> = uids(server).into_iter().collect();
+        if before.is_empty() {
+            break;
+        }
+        let uid_args = selection(&before);
+        args = uid_args.iter().map(String::as_str).collect();
+        args.extend(["--new", "--delete"]);
+        let fetch = fetch_args(&target, &args);
+        let temporaries =
+            interrupted_run(server, &fetch, span, &mut rng, run % 4 == 3, &mut landings);
+        let after: BTreeSet<String> = uids(server).into_iter().collect();
+        let stored = check_destination(server, &target, &expected, temporaries);
+        // Deleted only once stored and recorded.
+        let lost: Vec<_> = before
+            .difference(&after)
+            .filter(|uid| !stored.contains(*uid))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "run {run}: deleted but not stored: {lost:?}"
+        );
+    }
+    let out = server.pop3(&fetch_args(&target, &["--new", "--delete"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stored = check_destination(server, &target, &expected, false);
+    assert_eq!(stored.len(), expected.len());
+    assert_eq!(server.remaining(), 0);
+    eprintln!("interrupts: {landings:?}");
 }
 
 against_both!(
@@ -1129,6 +1209,7 @@ against_both!(
     mbox_from_lines_come_from_return_path_and_date => envelope_messages(),
     password_file_permissions_are_checked => mailbox::generate(1, 500, 1),
     interrupts_never_leave_half_a_message => interrupt_mailbox(); trickling,
+    interrupted_deletions_never_lose_a_message => interrupt_mailbox(); trickling,
 );
 
 #[test]
