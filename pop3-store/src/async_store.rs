@@ -241,6 +241,20 @@ impl AsyncMessageWriter {
         Ok(())
     }
 
+    /// Adds `chunk` at once if it fits in the buffer being filled, without handing a
+    /// buffer to the I/O thread; returns whether it did. When it returns `false` nothing
+    /// was taken: call [`AsyncMessageWriter::write`]. (For callers that get many small
+    /// chunks, such as a dot-unstuffer's one per line starting with a dot: the common case
+    /// then costs a copy, not a future.)
+    pub fn try_write(&mut self, chunk: &[u8]) -> bool {
+        // Strictly less: a full buffer is shipped by `write`, which may wait.
+        let fits = self.failure.is_none() && self.raw.len() + chunk.len() < self.cap;
+        if fits {
+            self.raw.extend_from_slice(chunk);
+        }
+        fits
+    }
+
     /// Hands the collected bytes to the I/O thread.
     async fn ship(&mut self) -> Result<(), StoreError> {
         while self.in_flight.len() >= MAX_IN_FLIGHT {

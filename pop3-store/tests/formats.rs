@@ -332,3 +332,36 @@ fn messages_larger_than_the_buffer_keep_their_bytes() {
         );
     }
 }
+
+#[test]
+fn async_try_write_takes_what_fits_and_keeps_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::EmlDir(dir.path().join("e"));
+    let data = message(9, 50_000);
+    let cap = 4096;
+    let opts = common::options(target, &alice()).buffer_capacity(cap);
+    futures::executor::block_on(async {
+        let store = pop3_store::AsyncStore::open(opts, 1).await.unwrap();
+        let mut w = store.begin(&alice(), "u").await.unwrap();
+        // Small chunks go in at once until the buffer is nearly full; then `write` ships.
+        let (mut at_once, mut waited) = (0, 0);
+        for chunk in data.chunks(100) {
+            if w.try_write(chunk) {
+                at_once += 1;
+            } else {
+                w.write(chunk).await.unwrap();
+                waited += 1;
+            }
+        }
+        assert!(at_once > 10 * waited, "{at_once} at once, {waited} waited");
+        assert!(
+            waited >= data.len() / cap,
+            "each full buffer went through write"
+        );
+        // A chunk that could never fit is refused, not split.
+        assert!(!w.try_write(&vec![b'x'; cap]));
+        w.commit().await.unwrap().await.unwrap();
+        store.close().await.unwrap();
+    });
+    assert_eq!(fs::read(dir.path().join("e").join("u.eml")).unwrap(), data);
+}

@@ -19,8 +19,11 @@
 
 use pop3_tokio::AsyncSession as _;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use pop3_net::AsyncBodySink;
@@ -212,11 +215,53 @@ impl<'a> FetchSink<'a> {
     }
 }
 
+impl FetchSink<'_> {
+    /// Takes a chunk of the current message if that needs no waiting: the common case,
+    /// once per line that started with a dot in a dot-stuffed body. Returns the event
+    /// when it needs [`FetchSink::handle`].
+    fn take_at_once(&mut self, event: BodyEvent) -> Option<BodyEvent> {
+        let BodyEvent::Data { msg, chunk } = &event else {
+            return Some(event);
+        };
+        let Some(receiving) = self.current.as_mut().filter(|r| r.msg == *msg) else {
+            return Some(event);
+        };
+        // A failed message's data goes nowhere.
+        let writer = receiving.writer.as_mut()?;
+        if writer.try_write(chunk) {
+            receiving.bytes += chunk.len() as u64;
+            None
+        } else {
+            Some(event)
+        }
+    }
+}
+
+/// What [`FetchSink`] returns per event: done at once (most body chunks), or a boxed
+/// future for the events that may wait (a message's start and end, a full buffer).
+enum SinkFuture<'a> {
+    Done,
+    Waiting(Pin<Box<dyn Future<Output = ()> + Send + 'a>>),
+}
+
+impl Future for SinkFuture<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Done => Poll::Ready(Ok(())),
+            Self::Waiting(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
 impl AsyncBodySink for FetchSink<'_> {
-    async fn body(&mut self, event: BodyEvent) -> io::Result<()> {
+    fn body(&mut self, event: BodyEvent) -> impl Future<Output = io::Result<()>> + Send {
         // Storage failures fail one message, never the session: the batch goes on.
-        self.handle(event).await;
-        Ok(())
+        match self.take_at_once(event) {
+            None => SinkFuture::Done,
+            Some(event) => SinkFuture::Waiting(Box::pin(self.handle(event))),
+        }
     }
 }
 
