@@ -57,7 +57,8 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = PipeliningArg::Auto)]
     pub(crate) pipelining: PipeliningArg,
 
-    /// Connect, handshake and idle I/O timeout, in seconds.
+    /// Connect, handshake and idle I/O timeout, and how long fetch waits for another
+    /// run to release the destination, in seconds.
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
     pub(crate) timeout: u64,
 

@@ -769,6 +769,24 @@ fn a_plain_fetch_is_recorded_for_new(server: &Server) {
     }
 }
 
+fn an_old_state_file_is_migrated(server: &Server) {
+    let uids = uids(server);
+    let target = Target::EmlDir(server.dir.path().join("eml"));
+    std::fs::create_dir_all(target.path()).unwrap();
+    // The old CLI's format: one UID per line, no account.
+    std::fs::write(
+        target.path().join(".pop3-uidl"),
+        format!("{}\n{}\n", uids[0], uids[1]),
+    )
+    .unwrap();
+    let mut args = vec!["--json"];
+    args.extend(fetch_args(&target, &["--new"]));
+    let out = server.pop3(&args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fetched(&out), uids.len() as u64 - 2);
+    assert_eq!(server.recorded(target), sorted(&uids));
+}
+
 fn stored_mail_is_private_under_umask_022(server: &Server) {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1203,6 +1221,7 @@ against_both!(
     a_busy_destination_is_waited_for_then_refused => mailbox::generate(3, 500, 12),
     a_plain_fetch_is_recorded_for_new => mailbox::generate(4, 900, 14),
     stored_mail_is_private_under_umask_022 => mailbox::generate(2, 500, 15),
+    an_old_state_file_is_migrated => mailbox::generate(4, 500, 19),
     two_accounts_with_colliding_uids_are_both_stored => mailbox::generate(3, 600, 21),
     mark_seen_records_without_downloading => mailbox::generate(4, 500, 16),
     an_unknown_uid_is_a_partial_result => mailbox::generate(2, 500, 18),
