@@ -200,13 +200,19 @@ fn main() {
             runs.sort_by_key(|r| r.time);
             let r = &runs[runs.len() / 2];
             // Per MB of mail (what the server holds), whatever the format writes.
-            let mb = messages.iter().map(Vec::len).sum::<usize>().max(1) as f64 / 1e6;
+            let mb = messages.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+            let (rate, per_mb) = if messages.is_empty() {
+                ("-".to_owned(), "-".to_owned())
+            } else {
+                (
+                    format!("{:.0}", mb / r.time.as_secs_f64()),
+                    format!("{:.1}", r.write_calls as f64 / mb),
+                )
+            };
             println!(
-                "{name:<8} {kind:<9} {:>8.1} {:>7.0} {:>13} {:>15.1} {:>13} {:>7}",
+                "{name:<8} {kind:<9} {:>8.1} {rate:>7} {:>13} {per_mb:>15} {:>13} {:>7}",
                 r.time.as_secs_f64() * 1e3,
-                mb / r.time.as_secs_f64(),
                 r.write_calls,
-                r.write_calls as f64 / mb,
                 r.state_write_calls,
                 r.fsyncs
             );
