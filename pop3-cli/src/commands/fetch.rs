@@ -439,6 +439,7 @@ async fn fetch(
             .await?;
         report.marked = Some(selection.len());
         client.quit().await?;
+        report.interrupted = interrupts.is_set();
         return Ok(report);
     }
 
@@ -484,7 +485,6 @@ async fn fetch(
         }
         _ => report.not_fetched = undelivered.count(),
     }
-    report.interrupted = interrupts.is_set();
 
     // Durable messages of the selection: stored now, or recorded before. `contains` is
     // true only once a message is durable and its UID recorded.
@@ -532,6 +532,9 @@ async fn fetch(
     for (uid, result) in &report.deletions {
         super::report_deletion(uid, result, json, false);
     }
+    // An interrupt that arrived at any point cut something short (the rest of the
+    // messages, or of the deletions).
+    report.interrupted = interrupts.is_set();
     Ok(report)
 }
 
@@ -621,8 +624,14 @@ fn summarise(report: Report, seconds: f64, json: bool) -> Result<ExitCode, CliEr
         }
     }
     if report.interrupted {
+        let not_deleted = report.deletions.len() - deleted;
+        let deletions = if report.deletions.is_empty() {
+            String::new()
+        } else {
+            format!(", {not_deleted} not deleted")
+        };
         eprintln!(
-            "pop3: interrupted: {} selected message(s) not fetched",
+            "pop3: interrupted: {} selected message(s) not fetched{deletions}",
             report.not_fetched
         );
         return Ok(ExitCode::from(interrupt::EXIT));
