@@ -11,6 +11,7 @@ pub(crate) mod exit {
     pub(crate) const AUTH: u8 = 3;
     pub(crate) const SECURITY: u8 = 4;
     pub(crate) const PARTIAL: u8 = 5;
+    pub(crate) const TEMPORARY: u8 = 6;
 }
 
 /// What can stop a command.
@@ -45,6 +46,7 @@ impl CliError {
         ExitCode::from(match self {
             Self::Pop3(e) => match e.kind() {
                 ErrorKind::Auth => exit::AUTH,
+                ErrorKind::Temporary => exit::TEMPORARY,
                 ErrorKind::Security => exit::SECURITY,
                 ErrorKind::Usage | ErrorKind::Config => exit::USAGE,
                 _ => exit::ERROR,

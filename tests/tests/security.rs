@@ -142,11 +142,13 @@ async fn truncated_and_garbage_responses_fail<S: Session>() {
         .start();
     let options = common::options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
     let mut session = S::dial(&options).await.unwrap();
-    // The first command after login is the login's own CAPA.
-    let error = session
+    // The first command after login is the login's own CAPA, which rides along with the
+    // next operation: the garbage answering it fails that operation.
+    session
         .login(Login::new(server.user(), server.password()))
         .await
-        .unwrap_err();
+        .unwrap();
+    let error = session.stat().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
 }
 

@@ -275,7 +275,12 @@ fn lock_session_gives_in_use_to_a_second_session() -> TestResult {
     assert!(server.mailbox().is_locked());
     let mut second = Conn::implicit(server.tls_addr(), server.client_config())?;
     match second.run(Login::new("alice", "secret")) {
-        Err(Failure::Proto(Error::AuthFailed(status))) => {
+        Err(Failure::Proto(e @ Error::LoginDeferred(_))) => {
+            // A temporary refusal, not a wrong password.
+            assert_eq!(e.kind(), pop3_proto::ErrorKind::Temporary);
+            let Error::LoginDeferred(status) = e else {
+                unreachable!()
+            };
             assert_eq!(status.code, Some(RespCode::InUse), "{status}");
         }
         other => return Err(format!("expected [IN-USE], got {other:?}").into()),
@@ -572,8 +577,11 @@ fn garbage_answers_the_first_command_after_login() -> TestResult {
         .fault(Fault::Garbage(b"\x16\x03\x01 garbage \xff\r\n".to_vec()))
         .start();
     let mut conn = Conn::implicit(server.tls_addr(), server.client_config())?;
-    // The Login task's CAPA after login is the first command after login.
-    let result = conn.run(Login::new("alice", "secret"));
+    // The Login task's CAPA after login is the first command after login; it rides
+    // along with the next operation, which the garbage fails.
+    conn.run(Login::new("alice", "secret"))
+        .map_err(|f| format!("{f:?}"))?;
+    let result = conn.run(Stat::new());
     assert!(
         matches!(result, Err(Failure::Proto(Error::Malformed { .. }))),
         "{result:?}"

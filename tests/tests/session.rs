@@ -185,3 +185,53 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
 }
 
 on_every_runtime!(a_large_batch_cannot_deadlock);
+
+/// Round trips from connect to the first command's answer, counted by the proxy (TLS
+/// handshake included), for each TLS mode and the mechanisms `Auto` picks.
+async fn connect_to_first_command_round_trips<S: Session>() {
+    use pop3_net::MechanismKind;
+    let cases = [
+        // The TLS 1.3 handshake (2 client flights: hello, then finished, after which
+        // the server greets), CAPA (1), AUTH PLAIN with its initial response (1), STAT
+        // riding with the post-login CAPA (1).
+        (TlsMode::Implicit, vec![MechanismKind::Plain], "PLAIN", 5),
+        // USER and PASS pipelined behind each other: the same.
+        (TlsMode::Implicit, vec![], "USER", 5),
+        // SCRAM-SHA-256 always wins where offered: two more round trips for its proofs.
+        (
+            TlsMode::Implicit,
+            vec![MechanismKind::ScramSha256],
+            "SCRAM-SHA-256",
+            7,
+        ),
+        // STLS: CAPA, STLS, the handshake (its finished flight carries CAPA again),
+        // AUTH PLAIN, STAT.
+        (TlsMode::StartTls, vec![MechanismKind::Plain], "PLAIN", 6),
+    ];
+    for (mode, sasl, method, expected) in cases {
+        let server = pop3_testkit::TestServer::builder()
+            .messages(mailbox::generate(3, 500, 2))
+            .sasl(sasl)
+            .start();
+        let target = match mode {
+            TlsMode::Implicit => server.tls_addr(),
+            _ => server.addr(),
+        };
+        let proxy =
+            pop3_testkit::LatencyProxy::start(target, std::time::Duration::from_millis(1)).unwrap();
+        let options = common::options(proxy.addr(), mode, server.ca_pem());
+        let mut session = S::dial(&options).await.unwrap();
+        let outcome = session.login(Target::login(&server)).await.unwrap();
+        assert_eq!(outcome.method, method);
+        assert_eq!(session.stat().await.unwrap().messages, 3);
+        assert_eq!(
+            proxy.round_trips(),
+            expected,
+            "{} {mode:?} {method}",
+            S::NAME
+        );
+        session.quit().await.unwrap();
+    }
+}
+
+on_every_runtime!(connect_to_first_command_round_trips);

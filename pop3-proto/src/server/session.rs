@@ -91,6 +91,8 @@ pub struct ServerOptions {
     pub lf_only: bool,
     /// PBKDF2 iterations for SCRAM.
     pub scram_iterations: u32,
+    /// Offer `UTF8` (RFC 6856) and accept the UTF8 command before login.
+    pub utf8: bool,
 }
 
 impl Default for ServerOptions {
@@ -109,6 +111,7 @@ impl Default for ServerOptions {
             capa: true,
             lf_only: false,
             scram_iterations: 4096,
+            utf8: false,
         }
     }
 }
@@ -377,6 +380,9 @@ impl<B: Backend> Session<B> {
             if self.options.user_pass {
                 caps.push(Capability::User);
             }
+            if self.options.utf8 {
+                caps.push(Capability::Utf8 { user: true });
+            }
             if !self.options.sasl.is_empty() {
                 caps.push(Capability::Sasl(
                     self.options
@@ -423,6 +429,7 @@ impl<B: Backend> Session<B> {
             } => {
                 self.start_exchange(&mechanism, initial_response);
             }
+            Command::Utf8 if self.options.utf8 => self.ok("UTF8 enabled"),
             Command::Stls if self.options.stls && !self.tls => {
                 self.ok("Begin TLS negotiation now.");
                 self.start_tls = true;

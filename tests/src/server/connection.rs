@@ -205,6 +205,7 @@ impl Connection {
             capa: !has(&Profile::Rfc1939Only),
             lf_only: has(&Profile::LfOnly),
             scram_iterations: 4096,
+            utf8: has(&Profile::Utf8),
         };
         let backend = ConnBackend::new(
             shared.maildrop.clone(),

@@ -26,6 +26,8 @@ pub enum Profile {
     /// An RFC 1939-only server: no CAPA (answered with `-ERR`). STLS still works for a
     /// client that tries it blindly.
     Rfc1939Only,
+    /// RFC 6856: CAPA lists `UTF8 USER` and the UTF8 command is accepted before login.
+    Utf8,
 }
 
 /// A misbehaviour injected into sessions, to test how clients cope.
