@@ -3,10 +3,10 @@
 use pop3_tokio::AsyncSession as _;
 use std::time::Duration;
 
-use pop3_net::{ConnectOptions, TlsMode};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_session::{ConnectOptions, TlsMode};
 use pop3_testkit::{TestServer, mailbox};
 use pop3_tokio::Client;
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use pop3_net::ErrorKind;
+use pop3_session::ErrorKind;
 
 /// Exit codes of the contract.
 pub(crate) mod exit {
@@ -19,7 +19,7 @@ pub(crate) mod exit {
 pub(crate) enum CliError {
     /// The POP3 session failed.
     #[error("{0}")]
-    Pop3(#[from] pop3_net::Error),
+    Pop3(#[from] pop3_session::Error),
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -78,11 +78,11 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        let auth = CliError::Pop3(pop3_net::Error::Protocol(pop3_proto::Error::AuthFailed(
-            pop3_proto::Status::err(None, "no"),
-        )));
+        let auth = CliError::Pop3(pop3_session::Error::Protocol(
+            pop3_proto::Error::AuthFailed(pop3_proto::Status::err(None, "no")),
+        ));
         assert_eq!(auth.exit_code(), ExitCode::from(3));
-        let tls = CliError::Pop3(pop3_net::Error::Protocol(
+        let tls = CliError::Pop3(pop3_session::Error::Protocol(
             pop3_proto::Error::StartTlsUnavailable,
         ));
         assert_eq!(tls.exit_code(), ExitCode::from(4));

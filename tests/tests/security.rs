@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Session, options};
-use pop3_net::{AuthMethod, Login};
-use pop3_net::{ErrorKind, TlsMode};
+use pop3_session::{AuthMethod, Login};
+use pop3_session::{ErrorKind, TlsMode};
 use pop3_testkit::{Fault, TestServer, mailbox};
 
 /// Nothing that carries or proves a credential reached the server.
@@ -114,7 +114,7 @@ async fn endless_status_line_is_refused<S: Session>() {
     assert!(
         matches!(
             &error,
-            pop3_net::Error::Protocol(pop3_net::proto::Error::LineTooLong { .. })
+            pop3_session::Error::Protocol(pop3_session::proto::Error::LineTooLong { .. })
         ),
         "{error}"
     );
@@ -199,7 +199,7 @@ async fn a_timeout_ends_the_session<S: Session>() {
     let (release, held) = std::sync::mpsc::channel();
     let (written, on_written) = futures::channel::oneshot::channel();
     let addr = late_stat_server(held, written);
-    let options = pop3_net::ConnectOptions::new("127.0.0.1")
+    let options = pop3_session::ConnectOptions::new("127.0.0.1")
         .port(addr.port())
         .tls(TlsMode::Plain)
         .io_timeout(std::time::Duration::from_millis(200));

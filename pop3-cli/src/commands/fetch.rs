@@ -7,8 +7,8 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pop3_net::AsyncBodySink;
 use pop3_proto::task::BodyEvent;
+use pop3_session::AsyncBodySink;
 
 use crate::args::FetchArgs;
 use crate::connect::Target;

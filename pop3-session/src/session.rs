@@ -22,7 +22,7 @@ use crate::{AsyncBodySink, BodySink, Discard, Error, TlsInfo};
 /// every operation is a provided method over it. Every future is `Send`.
 ///
 /// ```no_run
-/// use pop3_net::{AsyncSession, Error};
+/// use pop3_session::{AsyncSession, Error};
 ///
 /// /// Works on any runtime's session.
 /// async fn sizes(session: &mut impl AsyncSession) -> Result<u64, Error> {
@@ -231,7 +231,7 @@ pub trait AsyncSession: Send {
 /// client is.
 ///
 /// ```no_run
-/// use pop3_net::{BlockingSession, Error};
+/// use pop3_session::{BlockingSession, Error};
 ///
 /// fn sizes(session: &mut impl BlockingSession) -> Result<u64, Error> {
 ///     Ok(session.stat()?.octets)

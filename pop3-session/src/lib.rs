@@ -15,7 +15,7 @@
 //! returns, so applications depend on one adapter only.
 //!
 //! ```
-//! use pop3_net::{ConnectOptions, TlsMode};
+//! use pop3_session::{ConnectOptions, TlsMode};
 //! use std::time::Duration;
 //!
 //! let options = ConnectOptions::new("pop.example.com")
