@@ -569,6 +569,12 @@ impl Client {
         self.capabilities.as_ref()
     }
 
+    /// Changes the pipelining policy from the next command on: a coordinator that saw a
+    /// server break under a burst falls back to [`Pipelining::Never`].
+    pub fn set_pipelining(&mut self, pipelining: Pipelining) {
+        self.config.pipelining = pipelining;
+    }
+
     /// Whether commands are currently pipelined.
     pub fn is_pipelining(&self) -> bool {
         match self.config.pipelining {
