@@ -163,7 +163,14 @@ where
                 workers.push(self.worker(SessionId(next), None));
                 next += 1;
             }
+            // Work done and every session that had some closed: sessions still logging
+            // in (a server holding them in a lock wait, say) are not waited for.
+            let live = self.shared.live.load(Ordering::SeqCst);
+            if live == 0 && lock(&self.shared.plan).is_idle() {
+                break;
+            }
         }
+        drop(workers);
         self.work.settle(&self.shared).await;
     }
 

@@ -66,8 +66,10 @@ enum State {
 struct Slot {
     job: Job,
     state: State,
-    /// Sessions that took it and failed: a job is retried within a bound.
+    /// Sessions that failed while receiving it: a job is retried within a bound.
     attempts: u32,
+    /// Its session has started receiving it (its answer began).
+    started: bool,
     /// Sessions whose snapshot lacks it.
     not_in: HashSet<SessionId>,
 }
@@ -102,6 +104,7 @@ impl Plan {
                 job,
                 state: State::Pending,
                 attempts: 0,
+                started: false,
                 not_in: HashSet::new(),
             });
         }
@@ -168,6 +171,17 @@ impl Plan {
         self.slots.get_mut(index)
     }
 
+    /// `session` began receiving the message: if the session fails now, that counts as
+    /// an attempt (the jobs queued behind it in its pipeline never started, and go
+    /// back without using one up).
+    pub fn receiving(&mut self, session: SessionId, uid: &Uid) {
+        if let Some(slot) = self.slot(uid)
+            && slot.state == State::Running(session)
+        {
+            slot.started = true;
+        }
+    }
+
     /// The message arrived whole and the destination is making it durable.
     pub fn committing(&mut self, session: SessionId, uid: &Uid) {
         if let Some(slot) = self.slot(uid)
@@ -220,7 +234,9 @@ impl Plan {
             if slot.state != State::Running(session) {
                 continue;
             }
-            slot.attempts += 1;
+            if std::mem::take(&mut slot.started) {
+                slot.attempts += 1;
+            }
             if slot.attempts >= self.max_attempts {
                 slot.state = State::Failed(Failure::Exhausted(cause.to_owned()));
             } else {
@@ -253,6 +269,16 @@ impl Plan {
             }
         }
         self.queue = kept;
+    }
+
+    /// Whether no job waits for a session or is being received (some may still be
+    /// becoming durable).
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && !self
+                .slots
+                .iter()
+                .any(|s| matches!(s.state, State::Pending | State::Running(_)))
     }
 
     /// Whether jobs wait for a session.
@@ -460,11 +486,39 @@ mod tests {
             let s = SessionId(session);
             plan.session_opened(s);
             assert_eq!(names(&plan.take(s, 1)), ["a"]);
+            plan.receiving(s, &uid("a"));
             plan.session_failed(s, "reset");
         }
         assert!(!plan.has_pending());
         assert!(plan.is_complete());
         assert_eq!(plan.results()[0].1, Err(Failure::Exhausted("reset".into())));
+    }
+
+    #[test]
+    fn only_the_message_being_received_uses_up_an_attempt() {
+        let mut plan = Plan::new([job("a", 3), job("b", 2), job("c", 1)], 2);
+        let expected_batches: [&[&str]; 4] =
+            [&["a", "b", "c"], &["a", "b", "c"], &["b", "c"], &["b", "c"]];
+        for (session, expected) in expected_batches.iter().enumerate() {
+            let s = SessionId(session);
+            plan.session_opened(s);
+            let taken = plan.take(s, 3);
+            assert_eq!(names(&taken), *expected, "session {session}");
+            // Each session dies inside the first answer of its pipeline.
+            plan.receiving(s, &taken[0].uid);
+            plan.session_failed(s, "reset");
+        }
+        // c was in four failed pipelines, never being received: it is still to do.
+        let last = SessionId(4);
+        plan.session_opened(last);
+        assert_eq!(names(&plan.take(last, 3)), ["c"]);
+        plan.committing(last, &uid("c"));
+        plan.delivered(last, &uid("c"));
+        assert!(plan.is_complete());
+        let results = plan.results();
+        assert_eq!(results[0].1, Err(Failure::Exhausted("reset".into())));
+        assert_eq!(results[1].1, Err(Failure::Exhausted("reset".into())));
+        assert_eq!(results[2].1, Ok(last));
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl AsyncBodySink for StoreSink<'_, '_> {
             BodyEvent::Start { msg, .. } => {
                 self.current = None;
                 if let Some(job) = self.jobs.get(&msg) {
+                    lock(&self.shared.plan).receiving(self.id, &job.uid);
                     match self
                         .work
                         .store
@@ -238,7 +239,12 @@ struct HeaderSink<'s> {
 impl AsyncBodySink for HeaderSink<'_> {
     fn body(&mut self, event: BodyEvent) -> impl Future<Output = io::Result<()>> + Send {
         match event {
-            BodyEvent::Start { .. } => self.current.clear(),
+            BodyEvent::Start { msg, .. } => {
+                self.current.clear();
+                if let Some(job) = self.jobs.get(&msg) {
+                    lock(&self.shared.plan).receiving(self.id, &job.uid);
+                }
+            }
             BodyEvent::Data { chunk, .. } => {
                 let room = MAX_HEADER.saturating_sub(self.current.len());
                 self.current

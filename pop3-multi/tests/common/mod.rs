@@ -28,6 +28,26 @@ pub const ALL: [Runner; 4] = [
     Runner::Threads,
 ];
 
+/// Runs `scenario` on every runner at once, each on a thread of its own (scenarios
+/// that wait on a server's lock then cost one wait, not four).
+pub fn on_every_runner(scenario: impl Fn(Runner) + Sync) {
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = ALL
+            .iter()
+            .map(|&runner| {
+                let scenario = &scenario;
+                scope.spawn(move || scenario(runner))
+            })
+            .collect();
+        for (runner, run) in ALL.iter().zip(runs) {
+            if let Err(panic) = run.join() {
+                eprintln!("scenario failed on {runner:?}");
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+}
+
 /// Where and as whom, for a test server (implicit TLS unless plaintext is asked for).
 #[derive(Clone, Debug)]
 pub struct Target2 {
@@ -43,18 +63,38 @@ impl Target2 {
 
     /// The server through a proxy (or any address) on `port`.
     pub fn at(server: &TestServer, port: u16) -> Self {
+        Self::new(port, server.ca_pem(), server.user(), server.password())
+    }
+
+    /// A real Dovecot (its lock waits 10 s before `[IN-USE]`: the timeout allows it).
+    pub fn dovecot(dovecot: &pop3_testkit::Dovecot) -> Self {
+        Self::new(
+            dovecot.pop3s_addr().port(),
+            dovecot.ca_pem(),
+            dovecot.user(),
+            dovecot.password(),
+        )
+    }
+
+    fn new(port: u16, ca_pem: &str, user: &str, password: &str) -> Self {
         let options = ConnectOptions::new("127.0.0.1")
             .port(port)
             .tls(TlsMode::Implicit)
-            .add_root_pem(server.ca_pem().as_bytes())
+            .add_root_pem(ca_pem.as_bytes())
             .unwrap()
             .without_webpki_roots()
-            .timeout(Duration::from_secs(20));
+            .timeout(Duration::from_secs(30));
         Self {
             options,
-            login: Login::new(server.user(), server.password()),
-            account: Account::new(server.user(), "127.0.0.1", port),
+            login: Login::new(user, password),
+            account: Account::new(user, "127.0.0.1", port),
         }
+    }
+
+    /// The same in lockstep or not.
+    pub fn pipelining(mut self, pipelining: pop3_tokio::Pipelining) -> Self {
+        self.options = self.options.pipelining(pipelining);
+        self
     }
 }
 
