@@ -256,11 +256,13 @@ impl<C: Connector> Multi<C> {
         let stored = std::mem::take(&mut *lock(&work.stored));
         let deletions = if request.delete {
             // Every durable message of the selection, in snapshot order.
+            let durable: std::collections::HashSet<&Uid> = recorded_before
+                .iter()
+                .chain(stored.iter().map(|(uid, ..)| uid))
+                .collect();
             let order: Vec<Uid> = entries
                 .iter()
-                .filter(|e| {
-                    recorded_before.contains(&e.uid) || stored.iter().any(|(uid, ..)| *uid == e.uid)
-                })
+                .filter(|e| durable.contains(&e.uid))
                 .map(|e| e.uid.clone())
                 .collect();
             complete_deletions(&engine.shared, &order)
