@@ -206,6 +206,7 @@ impl Connection {
             lf_only: has(&Profile::LfOnly),
             scram_iterations: 4096,
             utf8: has(&Profile::Utf8),
+            login_delay: None,
         };
         let backend = ConnBackend::new(
             shared.maildrop.clone(),
