@@ -285,6 +285,8 @@ fn lock_session_gives_in_use_to_a_second_session() -> TestResult {
         }
         other => return Err(format!("expected [IN-USE], got {other:?}").into()),
     }
+    assert_eq!(server.refused_logins(), 1);
+    assert_eq!(server.max_concurrent_sessions(), 1);
     // Released by QUIT.
     first.run(Quit::new()).map_err(|f| format!("{f:?}"))?;
     assert!(!server.mailbox().is_locked());
@@ -807,5 +809,163 @@ fn dovecot_like_greeting_and_capabilities() -> TestResult {
     let mut second = String::new();
     BufReader::new(again).read_line(&mut second)?;
     assert_ne!(second.trim_end(), greeting);
+    Ok(())
+}
+
+/// Logs in, or says why not.
+fn try_login(server: &TestServer) -> Result<Conn, Failure> {
+    let mut conn = Conn::implicit(server.tls_addr(), server.client_config())?;
+    conn.run(Login::new(server.user(), server.password()))?;
+    Ok(conn)
+}
+
+fn uids(conn: &mut Conn) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let listing = conn.run(Uidl::new()).map_err(|f| format!("UIDL: {f:?}"))?;
+    Ok(listing.iter().map(|u| u.uid.as_str().to_owned()).collect())
+}
+
+fn retr(conn: &mut Conn, msg: u32) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    conn.run_into(Retr::new(msg), &mut body)?;
+    Ok(body)
+}
+
+/// Polls `done` every few milliseconds for up to 20 s; returns its last answer.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn login_delay_refuses_a_second_login_inside_the_delay() -> TestResult {
+    let server = TestServer::builder()
+        .messages(three_messages())
+        .profile(Profile::LoginDelay(Duration::from_secs(3600)))
+        .start();
+    let mut first = logged_in(&server)?;
+    let caps = first.client.capabilities().ok_or("no CAPA")?;
+    assert_eq!(caps.login_delay(), Some(3600));
+    let refusal = |result: Result<Conn, Failure>| -> TestResult {
+        match result {
+            Err(Failure::Proto(e @ Error::LoginDeferred(_))) => {
+                assert_eq!(e.kind(), pop3_proto::ErrorKind::Temporary);
+                let Error::LoginDeferred(status) = e else {
+                    unreachable!()
+                };
+                assert_eq!(status.code, Some(RespCode::LoginDelay), "{status}");
+                Ok(())
+            }
+            Err(other) => Err(format!("expected [LOGIN-DELAY], got {other:?}").into()),
+            Ok(_) => Err("a login inside the delay was accepted".into()),
+        }
+    };
+    // While the first session runs, and after it ended: the delay counts from the
+    // login, not from the end of the session.
+    refusal(try_login(&server))?;
+    first.run(Quit::new()).map_err(|f| format!("{f:?}"))?;
+    refusal(try_login(&server))?;
+    // The USER/PASS path is refused the same way, after PASS.
+    let mut raw = TcpStream::connect(server.addr())?;
+    raw.set_read_timeout(Some(Duration::from_secs(10)))?;
+    raw.write_all(b"USER alice\r\nPASS secret\r\nQUIT\r\n")?;
+    let mut all = String::new();
+    raw.read_to_string(&mut all)?;
+    let lines: Vec<&str> = all.lines().collect();
+    assert!(lines[2].starts_with("-ERR [LOGIN-DELAY] "), "{all}");
+    assert_eq!((server.logins(), server.refused_logins()), (1, 3));
+    Ok(())
+}
+
+#[test]
+fn login_delay_of_zero_refuses_nothing_and_a_short_one_expires() -> TestResult {
+    let server = TestServer::builder()
+        .profile(Profile::LoginDelay(Duration::ZERO))
+        .start();
+    let first = logged_in(&server)?;
+    let caps = first.client.capabilities().ok_or("no CAPA")?;
+    assert_eq!(caps.login_delay(), Some(0));
+    let _second = logged_in(&server)?;
+    assert_eq!((server.logins(), server.refused_logins()), (2, 0));
+
+    let delay = Duration::from_millis(300);
+    let server = TestServer::builder()
+        .profile(Profile::LoginDelay(delay))
+        .start();
+    // Taken before the first login reaches the server, so that the time until the
+    // next accepted login is a lower bound of what the server measured.
+    let started = Instant::now();
+    let first = logged_in(&server)?;
+    let caps = first.client.capabilities().ok_or("no CAPA")?;
+    assert_eq!(caps.login_delay(), Some(1), "rounded up to whole seconds");
+    let deadline = started + Duration::from_secs(20);
+    let accepted = loop {
+        match try_login(&server) {
+            Ok(_) => break started.elapsed(),
+            Err(Failure::Proto(Error::LoginDeferred(status)))
+                if status.code == Some(RespCode::LoginDelay) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(other) => return Err(format!("never accepted again: {other:?}").into()),
+        }
+    };
+    assert!(accepted >= delay, "accepted after {accepted:?}");
+    assert_eq!(server.logins(), 2);
+    Ok(())
+}
+
+#[test]
+fn removing_from_the_maildrop_spares_running_sessions() -> TestResult {
+    let messages = three_messages();
+    let server = TestServer::builder().messages(messages.clone()).start();
+    let maildrop = server.mailbox();
+    let mut running = logged_in(&server)?;
+    assert!(maildrop.remove("uid-000001"));
+    assert!(!maildrop.remove("uid-000001"), "removed twice");
+    assert_eq!(maildrop.uids(), ["uid-000002", "uid-000003"]);
+    assert_eq!(uids(&mut running)?.len(), 3);
+    assert_eq!(
+        retr(&mut running, 1).map_err(|f| format!("{f:?}"))?,
+        messages[0]
+    );
+    let mut later = logged_in(&server)?;
+    assert_eq!(uids(&mut later)?, ["uid-000002", "uid-000003"]);
+    Ok(())
+}
+
+#[test]
+fn logins_and_concurrent_sessions_are_counted() -> TestResult {
+    let server = TestServer::builder().messages(three_messages()).start();
+    assert_eq!((server.logins(), server.max_concurrent_sessions()), (0, 0));
+    let mut first = logged_in(&server)?;
+    let second = logged_in(&server)?;
+    let third = logged_in(&server)?;
+    // Connected but not logged in, and a wrong password: neither counts.
+    let _greeted = Conn::implicit(server.tls_addr(), server.client_config())?;
+    let wrong = Conn::implicit(server.tls_addr(), server.client_config())?
+        .run(Login::new("alice", "wrong").method(AuthMethod::User));
+    assert!(wrong.is_err(), "{wrong:?}");
+    assert_eq!(server.logins(), 3);
+    assert_eq!(server.logged_in_sessions(), 3);
+    assert_eq!(server.max_concurrent_sessions(), 3);
+    assert_eq!(server.refused_logins(), 0);
+
+    // QUIT ends a session before its answer; a hang-up ends it soon after.
+    first.run(Quit::new()).map_err(|f| format!("{f:?}"))?;
+    assert_eq!(server.logged_in_sessions(), 2);
+    drop(second);
+    assert!(eventually(|| server.logged_in_sessions() == 1));
+    drop(third);
+    assert!(eventually(|| server.logged_in_sessions() == 0));
+    let _again = logged_in(&server)?;
+    assert_eq!(server.logins(), 4);
+    assert_eq!(server.logged_in_sessions(), 1);
+    assert_eq!(server.max_concurrent_sessions(), 3, "the maximum is kept");
     Ok(())
 }

@@ -16,7 +16,7 @@ use pop3_proto::server::session::{ServerAction, ServerOptions, Session};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::Shared;
-use super::maildrop::ConnBackend;
+use super::maildrop::{ConnBackend, LoginPolicy};
 use super::profile::{Fault, Profile};
 
 /// Largest write of the fault generators, and the threshold to flush responses.
@@ -195,6 +195,10 @@ impl Connection {
                 ))
             })
             .flatten();
+        let login_delay = settings.profiles.iter().find_map(|p| match p {
+            Profile::LoginDelay(d) => Some(*d),
+            _ => None,
+        });
         let options = ServerOptions {
             greeting: settings.greeting.clone(),
             apop,
@@ -206,13 +210,17 @@ impl Connection {
             lf_only: has(&Profile::LfOnly),
             scram_iterations: 4096,
             utf8: has(&Profile::Utf8),
-            login_delay: None,
+            login_delay: login_delay.map(whole_seconds),
+        };
+        let policy = LoginPolicy {
+            lock_session: has(&Profile::LockSession),
+            login_delay,
         };
         let backend = ConnBackend::new(
             shared.maildrop.clone(),
             &settings.user,
             &settings.password,
-            has(&Profile::LockSession),
+            policy,
         );
         let mut session = Session::new(backend, options);
         if implicit_tls {
@@ -525,6 +533,15 @@ impl Connection {
     }
 }
 
+/// The delay in whole seconds for CAPA, rounded up so that a client waiting that long
+/// is never early.
+fn whole_seconds(delay: Duration) -> u32 {
+    let seconds = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
+    u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
 /// Half-closes and waits briefly for the client to close, so that our last response is
 /// not destroyed by a reset caused by unread client data.
 fn linger(tcp: &TcpStream) {
@@ -594,6 +611,15 @@ mod tests {
         assert!(cut > b"+OK 10 octets\r\n".len());
         assert!(cut < response.len() - 3);
         assert_eq!(truncation_point(b"+OK 0 messages\r\n.\r\n"), 16);
+    }
+
+    #[test]
+    fn login_delay_is_advertised_rounded_up() {
+        assert_eq!(whole_seconds(Duration::ZERO), 0);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(3600)), 3600);
+        assert_eq!(whole_seconds(Duration::from_millis(2500)), 3);
+        assert_eq!(whole_seconds(Duration::MAX), u32::MAX);
     }
 
     #[test]

@@ -448,6 +448,29 @@ impl TestServer {
         true
     }
 
+    /// How many logins succeeded (the maildrop was opened), by any session, on both
+    /// ports. Wrong credentials and refused logins do not count.
+    pub fn logins(&self) -> usize {
+        self.shared.maildrop.stats().logins
+    }
+
+    /// How many logins with good credentials were refused for now: `[IN-USE]`
+    /// ([`Profile::LockSession`]) or `[LOGIN-DELAY]` ([`Profile::LoginDelay`]).
+    pub fn refused_logins(&self) -> usize {
+        self.shared.maildrop.stats().refused
+    }
+
+    /// How many sessions are logged in now: logged in, and not yet ended by QUIT or a
+    /// closed connection.
+    pub fn logged_in_sessions(&self) -> usize {
+        self.shared.maildrop.stats().open
+    }
+
+    /// The most sessions that were logged in at the same time, since the start.
+    pub fn max_concurrent_sessions(&self) -> usize {
+        self.shared.maildrop.stats().max_open
+    }
+
     /// Every line clients sent, without line ends, across sessions in the order they
     /// arrived (SASL responses included; TLS handshakes are not lines).
     pub fn received(&self) -> Vec<String> {

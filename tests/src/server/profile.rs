@@ -28,6 +28,14 @@ pub enum Profile {
     Rfc1939Only,
     /// RFC 6856: CAPA lists `UTF8 USER` and the UTF8 command is accepted before login.
     Utf8,
+    /// RFC 2449 `LOGIN-DELAY`: CAPA lists `LOGIN-DELAY <seconds>` (the delay rounded
+    /// up), and a login with good credentials less than this long after the previous
+    /// successful login on the maildrop, by any session, is refused with
+    /// `-ERR [LOGIN-DELAY] ...`. The first login always works; refused logins do not
+    /// restart the delay. Tests need no clock: a long delay (an hour) keeps every later
+    /// login inside it, [`Duration::ZERO`] advertises the capability and refuses nothing.
+    /// With [`LockSession`](Self::LockSession) too, `[IN-USE]` is checked first.
+    LoginDelay(Duration),
 }
 
 /// A misbehaviour injected into sessions, to test how clients cope.
