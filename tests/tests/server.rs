@@ -921,6 +921,68 @@ fn login_delay_of_zero_refuses_nothing_and_a_short_one_expires() -> TestResult {
 }
 
 #[test]
+fn expunge_after_logins_hides_a_message_from_later_sessions() -> TestResult {
+    let messages = three_messages();
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .expunge_after_logins("uid-000002", 1)
+        .start();
+    assert!(server.mailbox().contains("uid-000002"));
+    let mut first = logged_in(&server)?;
+    assert!(!server.mailbox().contains("uid-000002"));
+    let mut second = logged_in(&server)?;
+    assert_eq!(
+        uids(&mut first)?,
+        ["uid-000001", "uid-000002", "uid-000003"]
+    );
+    assert_eq!(uids(&mut second)?, ["uid-000001", "uid-000003"]);
+    // Each session's numbers follow its own snapshot.
+    assert_eq!(
+        retr(&mut first, 2).map_err(|f| format!("{f:?}"))?,
+        messages[1]
+    );
+    assert_eq!(
+        retr(&mut second, 2).map_err(|f| format!("{f:?}"))?,
+        messages[2]
+    );
+    // Deleting what is already gone is harmless.
+    first
+        .run(DeleMany::new(vec![2]))
+        .map_err(|f| format!("{f:?}"))?;
+    assert!(
+        first
+            .run(Quit::new())
+            .map_err(|f| format!("{f:?}"))?
+            .committed
+    );
+    assert_eq!(server.mailbox().uids(), ["uid-000001", "uid-000003"]);
+
+    // Later logins, and zero logins.
+    let server = TestServer::builder()
+        .messages(three_messages())
+        .expunge_after_logins("uid-000003", 2)
+        .expunge_after_logins("uid-000001", 0)
+        .start();
+    assert_eq!(server.mailbox().uids(), ["uid-000002", "uid-000003"]);
+    let mut first = logged_in(&server)?;
+    let mut second = logged_in(&server)?;
+    let mut third = logged_in(&server)?;
+    assert_eq!(uids(&mut first)?, ["uid-000002", "uid-000003"]);
+    assert_eq!(uids(&mut second)?, ["uid-000002", "uid-000003"]);
+    assert_eq!(uids(&mut third)?, ["uid-000002"]);
+
+    let unknown = TestServer::builder()
+        .messages(three_messages())
+        .expunge_after_logins("uid-000009", 1)
+        .try_start();
+    assert!(
+        matches!(&unknown, Err(e) if e.kind() == std::io::ErrorKind::InvalidInput),
+        "{unknown:?}"
+    );
+    Ok(())
+}
+
+#[test]
 fn removing_from_the_maildrop_spares_running_sessions() -> TestResult {
     let messages = three_messages();
     let server = TestServer::builder().messages(messages.clone()).start();

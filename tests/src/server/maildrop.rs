@@ -15,6 +15,8 @@ struct State {
     /// When the last successful login opened the maildrop ([`Profile::LoginDelay`](super::Profile)).
     last_login: Option<Instant>,
     stats: SessionStats,
+    /// Messages another client "expunges" once `logins` reaches the count.
+    expunges: Vec<(Uid, usize)>,
 }
 
 /// Counts of logins and logged-in sessions on one maildrop.
@@ -28,6 +30,20 @@ pub(crate) struct SessionStats {
     pub(crate) open: usize,
     /// The most sessions logged in at once.
     pub(crate) max_open: usize,
+}
+
+impl State {
+    /// Removes the messages whose expunge is due, so that only sessions that log in
+    /// from now on miss them.
+    fn run_due_expunges(&mut self) {
+        let logins = self.stats.logins;
+        let (due, later) = std::mem::take(&mut self.expunges)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(_, at)| *at <= logins);
+        self.expunges = later;
+        self.messages
+            .retain(|m| !due.iter().any(|(uid, _)| *uid == m.uid));
+    }
 }
 
 /// A cloneable handle on a [`TestServer`](super::TestServer)'s maildrop: the messages
@@ -126,6 +142,14 @@ impl Maildrop {
         self.state().messages.iter().any(|m| m.uid.as_str() == uid)
     }
 
+    /// Schedules the removal of `uid` right after the `logins`-th successful login has
+    /// taken its snapshot (counted from the server's start; at once if already reached).
+    pub(crate) fn expunge_after_logins(&self, uid: Uid, logins: usize) {
+        let mut state = self.state();
+        state.expunges.push((uid, logins));
+        state.run_due_expunges();
+    }
+
     pub(crate) fn stats(&self) -> SessionStats {
         self.state().stats
     }
@@ -221,7 +245,10 @@ impl Backend for ConnBackend {
         state.stats.max_open = state.stats.max_open.max(state.stats.open);
         self.counted_open = true;
         self.opened = true;
-        Ok(state.messages.clone())
+        let snapshot = state.messages.clone();
+        // After the snapshot: this session keeps what later ones will miss.
+        state.run_due_expunges();
+        Ok(snapshot)
     }
 
     fn commit(&mut self, _user: &str, deleted: &[Uid]) -> Result<(), Status> {
@@ -322,5 +349,23 @@ mod tests {
             .open("u")
             .expect("no delay");
         assert_eq!(maildrop.stats().logins, 2);
+    }
+
+    #[test]
+    fn expunge_happens_after_the_snapshot_of_the_chosen_login() {
+        let maildrop = Maildrop::default();
+        maildrop.push(b"A: 1\r\n\r\n".to_vec());
+        let gone = maildrop.push(b"A: 2\r\n\r\n".to_vec());
+        maildrop.expunge_after_logins(Uid::new(&gone).expect("uid"), 2);
+        let mut first = ConnBackend::new(maildrop.clone(), "u", "p", LoginPolicy::default());
+        let mut second = ConnBackend::new(maildrop.clone(), "u", "p", LoginPolicy::default());
+        let mut third = ConnBackend::new(maildrop.clone(), "u", "p", LoginPolicy::default());
+        assert_eq!(first.open("u").map(|m| m.len()), Ok(2));
+        assert!(maildrop.contains(&gone));
+        assert_eq!(second.open("u").map(|m| m.len()), Ok(2));
+        assert!(!maildrop.contains(&gone));
+        assert_eq!(third.open("u").map(|m| m.len()), Ok(1));
+        assert!(!maildrop.remove(&gone));
+        assert!(maildrop.remove("uid-000001") && maildrop.is_empty());
     }
 }

@@ -43,6 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use pop3_proto::Uid;
 use pop3_proto::sasl::MechanismKind;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -115,6 +116,7 @@ pub struct TestServerBuilder {
     untrusted: bool,
     greeting: String,
     idle_timeout: Duration,
+    expunges: Vec<(String, usize)>,
 }
 
 impl Default for TestServerBuilder {
@@ -136,6 +138,7 @@ impl Default for TestServerBuilder {
             untrusted: false,
             greeting: "pop3-testkit ready.".into(),
             idle_timeout: Duration::from_secs(60),
+            expunges: Vec::new(),
         }
     }
 }
@@ -222,6 +225,20 @@ impl TestServerBuilder {
         self
     }
 
+    /// Makes the message with this UID disappear for later sessions, as if another
+    /// client expunged it between logins: right after the `logins`-th successful login
+    /// (counted from the start, by any session) has taken its snapshot, the message is
+    /// removed from the maildrop. That session and earlier ones still list it and can
+    /// RETR it from their snapshot (as with Dovecot); sessions logging in later do not
+    /// see it. With `1`, the first session sees the message and no other does; with `0`
+    /// it is gone before the first login. [`try_start`](Self::try_start) fails if no
+    /// message has this UID. To remove a message at a moment of the test's choosing,
+    /// see [`Maildrop::remove`].
+    pub fn expunge_after_logins(mut self, uid: impl Into<String>, logins: usize) -> Self {
+        self.expunges.push((uid.into(), logins));
+        self
+    }
+
     /// Starts the server.
     ///
     /// # Panics
@@ -247,6 +264,16 @@ impl TestServerBuilder {
                     maildrop.push(data);
                 }
             }
+        }
+        for (uid, logins) in self.expunges {
+            let known = Uid::new(&uid).ok().filter(|_| maildrop.contains(&uid));
+            let Some(uid) = known else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("expunge_after_logins: no message has the UID {uid:?}"),
+                ));
+            };
+            maildrop.expunge_after_logins(uid, logins);
         }
         let certificates = if self.untrusted {
             TestCertificates::generate_untrusted()
