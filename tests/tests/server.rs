@@ -10,7 +10,7 @@ use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{
     AuthMethod, DeleMany, List, Login, Noop, Quit, Retr, RetrMany, Rset, Stat, Top, Uidl,
 };
-use pop3_proto::{Error, LineKind, RespCode};
+use pop3_proto::{Config, Error, LineKind, Pipelining, RespCode};
 use pop3_testkit::mailbox::{self, hostile_messages};
 use pop3_testkit::{Fault, LatencyProxy, Profile, TestServer};
 use support::{Conn, Failure};
@@ -917,6 +917,89 @@ fn login_delay_of_zero_refuses_nothing_and_a_short_one_expires() -> TestResult {
     };
     assert!(accepted >= delay, "accepted after {accepted:?}");
     assert_eq!(server.logins(), 2);
+    Ok(())
+}
+
+#[test]
+fn pipelining_breaking_server_drops_a_burst_and_serves_lockstep_clients() -> TestResult {
+    let messages = three_messages();
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .profile(Profile::BreaksPipelining { max_burst: 1 })
+        .start();
+    // Lockstep: every command waits for its answer, so no read brings two.
+    let lockstep = Config::new().pipelining(Pipelining::Never);
+    let mut conn = Conn::implicit_with(server.tls_addr(), server.client_config(), lockstep)?;
+    conn.run(Login::new("alice", "secret"))
+        .map_err(|f| format!("{f:?}"))?;
+    let caps = conn.client.capabilities().ok_or("no CAPA")?;
+    assert!(caps.pipelining(), "PIPELINING is advertised");
+    let (outcomes, bodies) = conn
+        .fetch_each(RetrMany::new(vec![1, 2, 3]))
+        .map_err(|f| format!("{f:?}"))?;
+    assert!(outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(bodies, messages);
+    conn.run(DeleMany::new(vec![1, 2]))
+        .map_err(|f| format!("{f:?}"))?;
+    assert!(
+        conn.run(Quit::new())
+            .map_err(|f| format!("{f:?}"))?
+            .committed
+    );
+    assert_eq!(server.mailbox().len(), 1);
+    assert_eq!(server.pipelining_drops(), 0);
+
+    // A client that believes the advertisement loses the connection, unanswered.
+    let mut conn = logged_in(&server)?;
+    assert!(conn.client.is_pipelining());
+    let before = server.received().len();
+    let result = conn.run(RetrMany::new(vec![1, 1, 1]));
+    assert!(
+        matches!(result, Err(Failure::Proto(Error::ConnectionClosed { .. }))),
+        "{result:?}"
+    );
+    assert_eq!(server.pipelining_drops(), 1);
+    // The Login task's CAPA after login rides along with the batch.
+    let burst = server.received()[before..].to_vec();
+    assert!(
+        burst.ends_with(&["RETR 1", "RETR 1", "RETR 1"].map(String::from)),
+        "{burst:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn pipelining_breaking_server_takes_up_to_max_burst_lines_at_once() -> TestResult {
+    let server = TestServer::builder()
+        .profile(Profile::BreaksPipelining { max_burst: 2 })
+        .start();
+    let mut stream = TcpStream::connect(server.addr())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    assert!(line.starts_with("+OK"), "{line}");
+    stream.write_all(b"USER alice\r\nPASS secret\r\n")?;
+    for _ in 0..2 {
+        line.clear();
+        reader.read_line(&mut line)?;
+        assert!(line.starts_with("+OK"), "{line}");
+    }
+    // Ten lines in one write: however TCP splits them, some read brings more than two.
+    stream.write_all(&b"NOOP\r\n".repeat(10))?;
+    let mut rest = Vec::new();
+    match reader.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(format!("the connection was not closed: {e}").into()),
+    }
+    // Abruptly: whatever was answered before the burst, never all ten.
+    let answered = rest
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(answered < 10, "{}", String::from_utf8_lossy(&rest));
+    assert_eq!(server.pipelining_drops(), 1);
     Ok(())
 }
 

@@ -177,6 +177,8 @@ struct Connection {
     past_first_after_login: bool,
     lf_only: bool,
     slow: Option<Duration>,
+    /// [`Profile::BreaksPipelining`]: the most command lines one read may bring.
+    max_burst: Option<usize>,
 }
 
 impl Connection {
@@ -230,6 +232,10 @@ impl Connection {
             Profile::Slow(d) => Some(*d),
             _ => None,
         });
+        let max_burst = settings.profiles.iter().find_map(|p| match p {
+            Profile::BreaksPipelining { max_burst } => Some(*max_burst),
+            _ => None,
+        });
         let arms = vec![Arm::Ready; settings.faults.len()];
         let lf_only = has(&Profile::LfOnly);
         Self {
@@ -245,6 +251,7 @@ impl Connection {
             past_first_after_login: false,
             lf_only,
             slow,
+            max_burst,
         }
     }
 
@@ -261,6 +268,18 @@ impl Connection {
                 Err(_) => return Err(End::Gone),
             };
             self.partial.extend_from_slice(&buf[..n]);
+            if let Some(max) = self.max_burst {
+                // Every complete line here arrived in this read: lines of earlier reads
+                // were all handled before it.
+                let burst = memchr::memchr_iter(b'\n', &self.partial).count();
+                if burst > max {
+                    for line in self.partial.split_inclusive(|&b| b == b'\n').take(burst) {
+                        self.record(line);
+                    }
+                    self.shared.pipelining_drops.fetch_add(1, Ordering::SeqCst);
+                    return Err(End::Abort);
+                }
+            }
             while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.partial.drain(..=end).collect();
                 self.record(&line);

@@ -81,6 +81,8 @@ struct Shared {
     connections: AtomicUsize,
     bytes_sent: AtomicU64,
     largest_write: AtomicUsize,
+    /// Connections dropped by [`Profile::BreaksPipelining`].
+    pipelining_drops: AtomicUsize,
     shutdown: AtomicBool,
     /// Live connections: a handle on each socket (to shut it down) and its thread.
     live: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
@@ -311,6 +313,7 @@ impl TestServerBuilder {
             connections: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
             largest_write: AtomicUsize::new(0),
+            pipelining_drops: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
         });
@@ -496,6 +499,12 @@ impl TestServer {
     /// The most sessions that were logged in at the same time, since the start.
     pub fn max_concurrent_sessions(&self) -> usize {
         self.shared.maildrop.stats().max_open
+    }
+
+    /// How many connections [`Profile::BreaksPipelining`] dropped because too many
+    /// commands arrived at once.
+    pub fn pipelining_drops(&self) -> usize {
+        self.shared.pipelining_drops.load(Ordering::SeqCst)
     }
 
     /// Every line clients sent, without line ends, across sessions in the order they

@@ -36,6 +36,17 @@ pub enum Profile {
     /// login inside it, [`Duration::ZERO`] advertises the capability and refuses nothing.
     /// With [`LockSession`](Self::LockSession) too, `[IN-USE]` is checked first.
     LoginDelay(Duration),
+    /// Advertises PIPELINING but cannot take it, as some real servers: when more than
+    /// `max_burst` complete command lines (SASL responses included) arrive in one read,
+    /// the server closes the connection abruptly, answering none of them. A lockstep
+    /// client (one command in flight) never sends more than one line at a time, so it
+    /// works as ever. [`TestServer::pipelining_drops`](super::TestServer::pipelining_drops)
+    /// counts the connections dropped this way. Combined with
+    /// [`NoPipelining`](Self::NoPipelining), PIPELINING is not advertised.
+    BreaksPipelining {
+        /// The most command lines one read may bring; 0 drops on any command.
+        max_burst: usize,
+    },
 }
 
 /// A misbehaviour injected into sessions, to test how clients cope.
