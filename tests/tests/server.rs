@@ -1114,3 +1114,163 @@ fn logins_and_concurrent_sessions_are_counted() -> TestResult {
     assert_eq!(server.max_concurrent_sessions(), 3, "the maximum is kept");
     Ok(())
 }
+
+/// What the plaintext port sends for `USER alice`, `PASS secret` and `commands`, up to
+/// the server's close: the bytes after the greeting and the two login answers.
+fn raw_session(
+    server: &TestServer,
+    commands: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut stream = TcpStream::connect(server.addr())?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(b"USER alice\r\nPASS secret\r\n")?;
+    stream.write_all(commands)?;
+    let mut all = Vec::new();
+    match stream.read_to_end(&mut all) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(format!("the connection was not closed: {e}").into()),
+    }
+    let mut rest = &all[..];
+    for _ in 0..3 {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("short answer")?;
+        assert!(
+            rest.starts_with(b"+OK"),
+            "{}",
+            String::from_utf8_lossy(rest)
+        );
+        rest = &rest[end + 1..];
+    }
+    Ok(rest.to_vec())
+}
+
+/// A message without dot-stuffing, so that its body is sent as it is.
+fn plain_message(lines: usize, fill: u8) -> Vec<u8> {
+    let line = [&[fill; 98][..], b"\r\n"].concat();
+    [&b"Subject: plain\r\n\r\n"[..], &line.repeat(lines)].concat()
+}
+
+#[test]
+fn close_during_retr_cuts_the_chosen_body_at_the_offset() -> TestResult {
+    let first = plain_message(10, b'a');
+    let big = plain_message(2000, b'b');
+    assert!(big.len() > 3 * 64 * 1024, "spans several chunks");
+    for offset in [0, 10, 100_000, big.len() - 1, big.len(), usize::MAX] {
+        let server = TestServer::builder()
+            .messages(vec![first.clone(), big.clone()])
+            .fault(Fault::CloseDuringRetr {
+                uid: "uid-000002".into(),
+                offset,
+            })
+            .start();
+        let rest = raw_session(&server, b"RETR 1\r\nRETR 2\r\n")?;
+        // RETR 1 is another message: whole.
+        let status = format!("+OK {} octets\r\n", first.len());
+        let whole = [status.as_bytes(), &first, b".\r\n"].concat();
+        assert!(rest.starts_with(&whole), "offset {offset}");
+        let rest = &rest[whole.len()..];
+        let status = format!("+OK {} octets\r\n", big.len());
+        assert!(rest.starts_with(status.as_bytes()), "offset {offset}");
+        let body = &rest[status.len()..];
+        // Never the terminating line, even when the offset is past the body.
+        assert!(
+            body == &big[..offset.min(big.len())],
+            "offset {offset}: {} body bytes",
+            body.len()
+        );
+    }
+    // With LF line ends, the shorter terminator is held back too.
+    let server = TestServer::builder()
+        .messages(vec![first.clone()])
+        .profile(Profile::LfOnly)
+        .fault(Fault::CloseDuringRetr {
+            uid: "uid-000001".into(),
+            offset: usize::MAX,
+        })
+        .start();
+    let mut stream = TcpStream::connect(server.addr())?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(b"USER alice\r\nPASS secret\r\nRETR 1\r\n")?;
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    let expected: Vec<u8> = String::from_utf8(first.clone())?
+        .replace("\r\n", "\n")
+        .into_bytes();
+    assert!(all.ends_with(&[b" octets\n", &expected[..]].concat()));
+    Ok(())
+}
+
+#[test]
+fn close_during_retr_once_lets_a_retry_on_a_new_connection_succeed() -> TestResult {
+    let messages = vec![plain_message(10, b'a'), plain_message(1000, b'b')];
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .fault_once(Fault::CloseDuringRetr {
+            uid: "uid-000002".into(),
+            offset: 50_000,
+        })
+        .start();
+    let mut conn = logged_in(&server)?;
+    assert_eq!(
+        retr(&mut conn, 1).map_err(|f| format!("{f:?}"))?,
+        messages[0]
+    );
+    let mut body = Vec::new();
+    let result = conn.run_into(Retr::new(2), &mut body);
+    assert!(
+        matches!(
+            result,
+            Err(Failure::Proto(Error::ConnectionClosed {
+                during: "in the middle of a multi-line response"
+            }))
+        ),
+        "{result:?}"
+    );
+    // The client may hold back the last line end it has not seen the end of.
+    assert!(
+        body.len() <= 50_000 && body.len() >= 50_000 - 2,
+        "{}",
+        body.len()
+    );
+    assert!(messages[1].starts_with(&body));
+    for _ in 0..2 {
+        let mut conn = logged_in(&server)?;
+        assert_eq!(
+            retr(&mut conn, 2).map_err(|f| format!("{f:?}"))?,
+            messages[1]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn close_after_bytes_once_cuts_one_connection_inside_a_body() -> TestResult {
+    let messages = mailbox::generate(1, 300_000, 9);
+    let server = TestServer::builder()
+        .messages(messages.clone())
+        .fault_once(Fault::CloseAfterBytes(150_000))
+        .start();
+    // The login exchange is a few KiB: the cut falls inside the body.
+    let mut conn = logged_in(&server)?;
+    let mut body = Vec::new();
+    let result = conn.run_into(Retr::new(1), &mut body);
+    assert!(
+        matches!(result, Err(Failure::Proto(Error::ConnectionClosed { .. }))),
+        "{result:?}"
+    );
+    assert!(!body.is_empty() && body.len() < messages[0].len());
+    assert!(messages[0].starts_with(&body));
+    // Only that connection: retries are served whole.
+    for _ in 0..2 {
+        let mut conn = logged_in(&server)?;
+        assert_eq!(
+            retr(&mut conn, 1).map_err(|f| format!("{f:?}"))?,
+            messages[0]
+        );
+    }
+    assert_eq!(server.connections(), 3);
+    Ok(())
+}

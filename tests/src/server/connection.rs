@@ -435,9 +435,15 @@ impl Connection {
     /// Returns whether TLS started.
     fn drain(&mut self, command: Option<&Command>) -> Result<bool, End> {
         let mut first = true;
+        let mut cut: Option<RetrCut> = None;
         loop {
             match self.session.progress() {
                 ServerAction::Send(mut bytes) => {
+                    if let Some(cut) = &mut cut {
+                        self.out.extend_from_slice(&bytes);
+                        cut.sent(self, bytes.len())?;
+                        continue;
+                    }
                     if std::mem::take(&mut first) {
                         self.awaiting_sasl = is_challenge(&bytes);
                         if matches!(command, Some(Command::Capa))
@@ -457,6 +463,24 @@ impl Connection {
                             self.flush()?;
                             return Err(End::Abort);
                         }
+                        if let Some(Command::Retr(msg)) = command
+                            && bytes.starts_with(b"+OK")
+                            && let Some(offset) = self.take_retr_cut(*msg)
+                        {
+                            let status = bytes
+                                .iter()
+                                .position(|&b| b == b'\n')
+                                .map_or(bytes.len(), |i| i + 1);
+                            let mut state = RetrCut {
+                                limit: status.saturating_add(offset),
+                                len: 0,
+                                terminator: if self.lf_only { 2 } else { 3 },
+                            };
+                            self.out.extend_from_slice(&bytes);
+                            state.sent(self, bytes.len())?;
+                            cut = Some(state);
+                            continue;
+                        }
                     }
                     self.out.extend_from_slice(&bytes);
                     if self.out.len() >= CHUNK {
@@ -471,9 +495,35 @@ impl Connection {
                     self.flush()?;
                     return Err(End::Close);
                 }
-                ServerAction::NeedInput => return Ok(false),
+                ServerAction::NeedInput => {
+                    if let Some(cut) = cut {
+                        return Err(cut.finish(self));
+                    }
+                    return Ok(false);
+                }
             }
         }
+    }
+
+    /// Claims a [`Fault::CloseDuringRetr`] for message `msg` of this session's snapshot
+    /// and returns its offset.
+    fn take_retr_cut(&mut self, msg: u32) -> Option<usize> {
+        let uid = self.session.backend().uid_of(msg)?.as_str().to_owned();
+        match self.take(
+            |f| matches!(f, Fault::CloseDuringRetr { uid: u, .. } if *u == uid),
+            true,
+        )? {
+            Fault::CloseDuringRetr { offset, .. } => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// Writes all pending responses but their last `keep` bytes.
+    fn flush_keeping(&mut self, keep: usize) -> Result<(), End> {
+        let tail = self.out.split_off(self.out.len().saturating_sub(keep));
+        self.flush()?;
+        self.out = tail;
+        Ok(())
     }
 
     /// Sends the `+OK` to STLS (with injected bytes, if that fault is set) and does the
@@ -548,6 +598,53 @@ impl Connection {
                     let _ = tcp.shutdown(Shutdown::Both);
                 }
             }
+        }
+    }
+}
+
+/// A RETR response being cut by [`Fault::CloseDuringRetr`]. Its last bytes stay unsent
+/// until more follow, because the session's last chunk ends with the terminating line,
+/// which must never go out.
+struct RetrCut {
+    /// Response bytes (status line included) that may be sent.
+    limit: usize,
+    /// Response bytes produced so far, all in or through `out`.
+    len: usize,
+    /// The length of the terminating line: `.` and the profile's line end.
+    terminator: usize,
+}
+
+impl RetrCut {
+    /// `added` more response bytes were appended to `conn.out`. Err once it is cut.
+    fn sent(&mut self, conn: &mut Connection, added: usize) -> Result<(), End> {
+        self.len += added;
+        // Only bytes followed by at least a terminator's worth cannot be the terminator.
+        if self.len.saturating_sub(self.terminator) > self.limit {
+            return Err(self.cut(conn, self.limit));
+        }
+        if conn.out.len() >= CHUNK {
+            conn.flush_keeping(self.terminator)?;
+        }
+        Ok(())
+    }
+
+    /// The response is complete: the body fitted below the offset. Cut before its
+    /// terminating line.
+    fn finish(self, conn: &mut Connection) -> End {
+        let keep = self.limit.min(self.len.saturating_sub(self.terminator));
+        self.cut(conn, keep)
+    }
+
+    /// Sends only the first `keep` response bytes, then aborts. What was flushed is
+    /// never beyond `keep`: flushes hold back a terminator's worth and happen only while
+    /// the response is within its limit.
+    fn cut(&self, conn: &mut Connection, keep: usize) -> End {
+        let excess = self.len - keep;
+        let end = conn.out.len().saturating_sub(excess);
+        conn.out.truncate(end);
+        match conn.flush() {
+            Ok(()) => End::Abort,
+            Err(end) => end,
         }
     }
 }

@@ -176,6 +176,8 @@ pub(crate) struct ConnBackend {
     counted_open: bool,
     /// A login succeeded in this session.
     pub(crate) opened: bool,
+    /// The UIDs of this session's snapshot, by message number - 1.
+    snapshot: Vec<Uid>,
 }
 
 impl ConnBackend {
@@ -188,7 +190,14 @@ impl ConnBackend {
             holds_lock: false,
             counted_open: false,
             opened: false,
+            snapshot: Vec::new(),
         }
+    }
+
+    /// The UID of message `msg` in this session's snapshot.
+    pub(crate) fn uid_of(&self, msg: u32) -> Option<&Uid> {
+        let index = usize::try_from(msg).ok()?.checked_sub(1)?;
+        self.snapshot.get(index)
     }
 
     /// Ends the session's hold on the maildrop (lock and open-session count), once.
@@ -248,6 +257,7 @@ impl Backend for ConnBackend {
         let snapshot = state.messages.clone();
         // After the snapshot: this session keeps what later ones will miss.
         state.run_due_expunges();
+        self.snapshot = snapshot.iter().map(|m| m.uid.clone()).collect();
         Ok(snapshot)
     }
 
@@ -365,6 +375,8 @@ mod tests {
         assert_eq!(second.open("u").map(|m| m.len()), Ok(2));
         assert!(!maildrop.contains(&gone));
         assert_eq!(third.open("u").map(|m| m.len()), Ok(1));
+        assert_eq!(second.uid_of(2).map(Uid::as_str), Some(gone.as_str()));
+        assert_eq!(third.uid_of(2), None);
         assert!(!maildrop.remove(&gone));
         assert!(maildrop.remove("uid-000001") && maildrop.is_empty());
     }

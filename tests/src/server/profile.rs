@@ -59,7 +59,9 @@ pub enum Profile {
 #[non_exhaustive]
 pub enum Fault {
     /// Send this many bytes (server to client, greeting included, counted before TLS
-    /// encryption), then close the connection abruptly.
+    /// encryption), then close the connection abruptly. The greeting and login vary in
+    /// length; to cut inside a given message's body, use
+    /// [`CloseDuringRetr`](Self::CloseDuringRetr).
     CloseAfterBytes(usize),
     /// Append these bytes to the `+OK` answering STLS, in the same write (the "NO
     /// STARTTLS" command injection attack), then proceed with the TLS handshake. A
@@ -84,4 +86,18 @@ pub enum Fault {
     HugeStatusLine(usize),
     /// Close the connection (gracefully) once this many commands have been answered.
     CloseAfterCommands(usize),
+    /// Close the connection abruptly in the middle of the RETR of the message with this
+    /// UID, after its `+OK` line and `offset` bytes of its body as sent (dot-stuffed,
+    /// with the profile's line ends). The terminating `.` line is never sent: an offset
+    /// at or past the end of the body cuts just before it. The message is named by UID
+    /// because message numbers differ between sessions. Acts once per connection; with
+    /// [`fault_once`](super::TestServerBuilder::fault_once), only in the first
+    /// connection that retrieves the message, so that a retry on a new connection gets
+    /// it whole.
+    CloseDuringRetr {
+        /// The UID of the message whose retrieval is cut.
+        uid: String,
+        /// Body bytes sent before the cut.
+        offset: usize,
+    },
 }
