@@ -40,8 +40,9 @@ pub enum Profile {
     /// `max_burst` complete command lines (SASL responses included) arrive in one read,
     /// the server closes the connection abruptly, answering none of them. A lockstep
     /// client (one command in flight) never sends more than one line at a time, so it
-    /// works as ever. [`TestServer::pipelining_drops`](super::TestServer::pipelining_drops)
-    /// counts the connections dropped this way. Combined with
+    /// works as ever; a login that pipelines USER with PASS is a burst too.
+    /// [`TestServer::pipelining_drops`](super::TestServer::pipelining_drops) counts the
+    /// connections dropped this way. Combined with
     /// [`NoPipelining`](Self::NoPipelining), PIPELINING is not advertised.
     BreaksPipelining {
         /// The most command lines one read may bring; 0 drops on any command.
