@@ -93,6 +93,10 @@ pub struct ServerOptions {
     pub scram_iterations: u32,
     /// Offer `UTF8` (RFC 6856) and accept the UTF8 command before login.
     pub utf8: bool,
+    /// List `LOGIN-DELAY <seconds>` (RFC 2449) in CAPA, in both states. Only the
+    /// advertisement: refusing early logins with `-ERR [LOGIN-DELAY]` is the
+    /// [`Backend`]'s job, since only it knows when the maildrop was last opened.
+    pub login_delay: Option<u32>,
 }
 
 impl Default for ServerOptions {
@@ -112,6 +116,7 @@ impl Default for ServerOptions {
             lf_only: false,
             scram_iterations: 4096,
             utf8: false,
+            login_delay: None,
         }
     }
 }
@@ -373,6 +378,12 @@ impl<B: Backend> Session<B> {
             caps.push(Capability::Pipelining);
         }
         caps.push(Capability::AuthRespCode);
+        if let Some(seconds) = self.options.login_delay {
+            caps.push(Capability::LoginDelay {
+                seconds,
+                per_user: false,
+            });
+        }
         if matches!(self.phase, Phase::Authorization) {
             if self.options.stls && !self.tls {
                 caps.push(Capability::Stls);
@@ -868,6 +879,26 @@ mod tests {
             exchange(&mut s, b"RETR 2\r\n"),
             b"+OK 20 octets\nSubject: 2\n\nx\ny\n.\n"
         );
+    }
+
+    #[test]
+    fn login_delay_is_advertised_before_and_after_login() {
+        let mut s = session(ServerOptions {
+            login_delay: Some(900),
+            ..ServerOptions::default()
+        });
+        let before = exchange(&mut s, b"CAPA\r\n");
+        assert!(
+            before.windows(17).any(|w| w == b"\r\nLOGIN-DELAY 900"),
+            "{}",
+            String::from_utf8_lossy(&before)
+        );
+        exchange(&mut s, b"USER alice\r\nPASS pw\r\n");
+        let after = exchange(&mut s, b"CAPA\r\n");
+        assert!(after.windows(17).any(|w| w == b"\r\nLOGIN-DELAY 900"));
+        let mut plain = session(ServerOptions::default());
+        let capa = exchange(&mut plain, b"CAPA\r\n");
+        assert!(!capa.windows(11).any(|w| w == b"LOGIN-DELAY"));
     }
 
     #[test]
