@@ -215,6 +215,7 @@ fuzz_target!(|input: Input| {
         user_pass: input.server & 0x20 == 0,
         sasl: MechanismKind::ALL.to_vec(),
         scram_iterations: 2,
+        utf8: input.server & 0x40 != 0,
         ..defaults
     };
     let backend = MemoryBackend {

@@ -70,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
         user_pass: flags & 0x20 == 0,
         sasl: MechanismKind::ALL.to_vec(),
         scram_iterations: 2,
+        utf8: flags & 0x40 != 0,
         ..defaults
     };
     let mut session = Session::new(backend(), options);

@@ -5,10 +5,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::Duration;
 
-use pop3_net::{ConnectOptions, TlsMode};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
 use pop3_testkit::{TestServer, mailbox};
 use pop3_tokio::Client;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use pop3_net::ErrorKind;
+use pop3_session::ErrorKind;
 
 /// Exit codes of the contract.
 pub(crate) mod exit {
@@ -11,6 +11,7 @@ pub(crate) mod exit {
     pub(crate) const AUTH: u8 = 3;
     pub(crate) const SECURITY: u8 = 4;
     pub(crate) const PARTIAL: u8 = 5;
+    pub(crate) const TEMPORARY: u8 = 6;
 }
 
 /// What can stop a command.
@@ -18,7 +19,7 @@ pub(crate) mod exit {
 pub(crate) enum CliError {
     /// The POP3 session failed.
     #[error("{0}")]
-    Pop3(#[from] pop3_net::Error),
+    Pop3(#[from] pop3_session::Error),
     /// The destination or its state file failed (or is locked by another run).
     #[error("{0}")]
     Store(#[from] pop3_store::StoreError),
@@ -48,6 +49,7 @@ impl CliError {
         ExitCode::from(match self {
             Self::Pop3(e) => match e.kind() {
                 ErrorKind::Auth => exit::AUTH,
+                ErrorKind::Temporary => exit::TEMPORARY,
                 ErrorKind::Security => exit::SECURITY,
                 ErrorKind::Usage | ErrorKind::Config => exit::USAGE,
                 _ => exit::ERROR,
@@ -79,11 +81,11 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        let auth = CliError::Pop3(pop3_net::Error::Protocol(pop3_proto::Error::AuthFailed(
-            pop3_proto::Status::err(None, "no"),
-        )));
+        let auth = CliError::Pop3(pop3_session::Error::Protocol(
+            pop3_proto::Error::AuthFailed(pop3_proto::Status::err(None, "no")),
+        ));
         assert_eq!(auth.exit_code(), ExitCode::from(3));
-        let tls = CliError::Pop3(pop3_net::Error::Protocol(
+        let tls = CliError::Pop3(pop3_session::Error::Protocol(
             pop3_proto::Error::StartTlsUnavailable,
         ));
         assert_eq!(tls.exit_code(), ExitCode::from(4));

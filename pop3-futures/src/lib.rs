@@ -20,7 +20,7 @@
 //! Bring your own connected stream (any futures-io `AsyncRead + AsyncWrite`) with
 //! [`Client::connect_with`]. Every operation is a provided method of [`AsyncSession`],
 //! the same set `pop3-sync` and `pop3-tokio` have; TLS and the full-duplex pump are
-//! `pop3-net`'s, shared by every adapter.
+//! `pop3-session`'s, shared by every adapter.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncWriteExt, FutureExt};
-use pop3_net::transport::{Connection, Runtime, RuntimeWrite, Socket};
-pub use pop3_net::*;
+use pop3_session::transport::{Connection, Runtime, RuntimeWrite, Socket};
+pub use pop3_session::*;
 
 /// The futures-io world (async-std, smol, any executor), for
 /// [`AsyncSession::Runtime`]: async-io's timer, and futures-io's `AsyncWrite` as the

@@ -309,6 +309,11 @@ impl Capabilities {
         self.contains(&Capability::Uidl)
     }
 
+    /// `UTF8` is listed (RFC 6856), with or without `USER`.
+    pub fn utf8(&self) -> bool {
+        self.contains(&Capability::Utf8 { user: false })
+    }
+
     /// The SASL mechanisms listed (upper case), empty when there is no SASL capability.
     pub fn sasl(&self) -> Vec<&str> {
         self.iter()

@@ -427,6 +427,16 @@ struct InFlight {
     keyword: &'static str,
     expect: Expect,
     len: usize,
+    /// Sent with [`Client::send_background`]: the core consumes the answer itself.
+    background: bool,
+}
+
+/// A command whose answer decides the state of what follows, not answered yet.
+#[derive(Debug)]
+struct Barrier {
+    id: CommandId,
+    expect: Expect,
+    keyword: &'static str,
 }
 
 struct Queued {
@@ -488,6 +498,8 @@ pub struct Client {
     next_id: u64,
     greeting: Option<Greeting>,
     capabilities: Option<Capabilities>,
+    /// The unanswered barrier (PASS, APOP, AUTH, STLS, QUIT), if any.
+    barrier: Option<Barrier>,
 }
 
 /// Shows the session's shape, never the bytes: queued and written commands may carry a
@@ -529,6 +541,7 @@ impl Client {
             next_id: 0,
             greeting: None,
             capabilities: None,
+            barrier: None,
         }
     }
 
@@ -554,6 +567,12 @@ impl Client {
     /// The capabilities from the last successful CAPA, forgotten when TLS starts.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
+    }
+
+    /// Changes the pipelining policy from the next command on: a coordinator that saw a
+    /// server break under a burst falls back to [`Pipelining::Never`].
+    pub fn set_pipelining(&mut self, pipelining: Pipelining) {
+        self.config.pipelining = pipelining;
     }
 
     /// Whether commands are currently pipelined.
@@ -583,12 +602,9 @@ impl Client {
         if self.in_flight.is_empty() {
             return true;
         }
-        // Nothing is accepted after a barrier, so one in flight is the newest.
-        let barrier_in_flight = self.in_flight.back().is_some_and(|f| f.expect.is_barrier());
-        if !self.is_pipelining() || barrier_in_flight {
-            return false;
-        }
-        self.in_flight.len() < self.config.window.commands
+        // What may follow an unanswered barrier is decided in `send`.
+        self.is_pipelining()
+            && self.in_flight.len() < self.config.window.commands
             && self.in_flight_bytes + len <= self.config.window.bytes
     }
 
@@ -604,35 +620,61 @@ impl Client {
     /// and written when the window allows.
     #[allow(clippy::needless_pass_by_value)] // ownership keeps call sites clone-free
     pub fn send(&mut self, command: Command) -> Result<CommandId, Error> {
+        self.queue(&command, false)
+    }
+
+    /// Queues a command whose answer the core consumes itself, so that it can ride
+    /// along with others instead of costing a round trip: `CAPA` (the answer updates
+    /// [`Client::capabilities`]; it may follow an unanswered PASS or APOP, since it is
+    /// valid whatever their outcome), `UTF8` and `NOOP`. No event reports the answer.
+    #[allow(clippy::needless_pass_by_value)] // as `send`
+    pub fn send_background(&mut self, command: Command) -> Result<CommandId, Error> {
+        if !matches!(command, Command::Capa | Command::Utf8 | Command::Noop) {
+            return Err(Error::InvalidArgument {
+                field: "background command",
+                reason: "only CAPA, UTF8 and NOOP answers are consumed by the core",
+            });
+        }
+        self.queue(&command, true)
+    }
+
+    fn queue(&mut self, command: &Command, background: bool) -> Result<CommandId, Error> {
         let keyword = command.keyword();
         if self.failed {
             return Err(Error::SessionFailed);
         }
-        let expect = Expect::of(&command);
+        let expect = Expect::of(command);
         if matches!(command, Command::AuthResponse(_) | Command::AuthCancel) {
-            return self.answer_challenge(&command, keyword);
+            return self.answer_challenge(command, keyword);
         }
-        // Nothing is accepted after a barrier, so a pending one is the newest command.
-        let newest = self
-            .queued
-            .back()
-            .map(|q| &q.flight)
-            .or_else(|| self.in_flight.back());
-        if let Some(pending) = newest.filter(|f| f.expect.is_barrier()) {
-            return Err(Error::AwaitingResponse {
-                command: keyword,
-                pending: pending.keyword,
-            });
+        if let Some(barrier) = &self.barrier {
+            // CAPA is valid whether PASS or APOP succeed or fail.
+            let may_follow =
+                background && *command == Command::Capa && barrier.expect == Expect::Login;
+            if !may_follow {
+                return Err(Error::AwaitingResponse {
+                    command: keyword,
+                    pending: barrier.keyword,
+                });
+            }
         }
-        self.check_state(&command, keyword)?;
+        self.check_state(command, keyword)?;
         let mut bytes = Vec::with_capacity(16);
         command.encode(&mut bytes)?;
         let id = self.allocate_id();
+        if expect.is_barrier() {
+            self.barrier = Some(Barrier {
+                id,
+                expect,
+                keyword,
+            });
+        }
         let flight = InFlight {
             id,
             keyword,
             expect,
             len: bytes.len(),
+            background,
         };
         self.queued.push_back(Queued { flight, bytes });
         self.release_queued();
@@ -698,8 +740,9 @@ impl Client {
             return;
         }
         while let Some(next) = self.queued.front() {
-            let barrier_must_wait = next.flight.expect.is_barrier()
-                && next.flight.expect != Expect::Quit
+            // AUTH and STLS wait for every earlier answer: what follows them on the wire
+            // is not a command. PASS, APOP and QUIT are ordinary commands there.
+            let barrier_must_wait = matches!(next.flight.expect, Expect::Auth | Expect::Stls)
                 && !self.in_flight.is_empty();
             if barrier_must_wait || !self.window_admits(next.flight.len) {
                 break;
@@ -765,6 +808,7 @@ impl Client {
         self.fail();
         self.queued.clear();
         self.output.clear();
+        self.barrier = None;
     }
 
     /// Advances the session: returns the next event, or the I/O needed to get one.
@@ -772,12 +816,23 @@ impl Client {
         if self.failed {
             return Err(Interrupt::Error(Error::SessionFailed));
         }
-        match self.progress_inner() {
-            Err(Interrupt::Error(e)) => {
-                self.fail();
-                Err(Interrupt::Error(e))
-            }
-            other => other,
+        loop {
+            // The answer to a background command was consumed where it was parsed.
+            let background = self
+                .in_flight
+                .front()
+                .filter(|f| f.background)
+                .map(|f| f.id);
+            return match self.progress_inner() {
+                Ok(Event::Ok { id, .. } | Event::Err { id, .. }) if Some(id) == background => {
+                    continue;
+                }
+                Err(Interrupt::Error(e)) => {
+                    self.fail();
+                    Err(Interrupt::Error(e))
+                }
+                other => other,
+            };
         }
     }
 
@@ -866,6 +921,9 @@ impl Client {
     fn complete_front(&mut self) {
         if let Some(done) = self.in_flight.pop_front() {
             self.in_flight_bytes -= done.len;
+            if self.barrier.as_ref().is_some_and(|b| b.id == done.id) {
+                self.barrier = None;
+            }
         }
     }
 

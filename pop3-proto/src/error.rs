@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::response::Status;
+use crate::response::{RespCode, Status};
 use crate::sasl::SaslError;
 use crate::state::State;
 
@@ -87,6 +87,8 @@ pub enum ErrorKind {
     Refused,
     /// The connection ended.
     Closed,
+    /// The server refused for now (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`): retry later.
+    Temporary,
     /// A bug in this crate: an internal invariant did not hold.
     Internal,
 }
@@ -219,6 +221,18 @@ pub enum Error {
     /// The server refused the credentials.
     #[error("authentication failed: {0}")]
     AuthFailed(Status),
+    /// The server refused the login for now (`[IN-USE]`, `[LOGIN-DELAY]`,
+    /// `[SYS/TEMP]`): the credentials are not in doubt; retry later.
+    #[error("the server refused the login for now (retry later): {0}")]
+    LoginDeferred(Status),
+    /// The requested mechanism is not offered by the server; nothing was sent.
+    #[error("the server does not offer {mechanism} (it offers: {offered})")]
+    MechanismNotOffered {
+        /// The mechanism asked for.
+        mechanism: String,
+        /// What the server offers, space separated.
+        offered: String,
+    },
     /// The SASL exchange failed on our side (bad challenge, server signature mismatch...).
     #[error("SASL: {0}")]
     Sasl(#[from] SaslError),
@@ -256,7 +270,8 @@ impl Error {
             | Self::NotAllowed { .. }
             | Self::AwaitingResponse { .. }
             | Self::NoApopTimestamp
-            | Self::NoMechanism { .. } => ErrorKind::Usage,
+            | Self::NoMechanism { .. }
+            | Self::MechanismNotOffered { .. } => ErrorKind::Usage,
             Self::LineTooLong { .. }
             | Self::TooManyItems { .. }
             | Self::ListingTooLarge { .. }
@@ -272,6 +287,12 @@ impl Error {
             | Self::PlaintextAuthRefused => ErrorKind::Security,
             Self::Sasl(e) if e.is_security() => ErrorKind::Security,
             Self::AuthFailed(_) | Self::Sasl(_) => ErrorKind::Auth,
+            Self::LoginDeferred(_) => ErrorKind::Temporary,
+            Self::GreetingRefused(status)
+                if status.code.as_ref().is_some_and(RespCode::is_temporary) =>
+            {
+                ErrorKind::Temporary
+            }
             Self::GreetingRefused(_) | Self::Refused { .. } => ErrorKind::Refused,
             Self::ConnectionClosed { .. } => ErrorKind::Closed,
             Self::Internal(_) => ErrorKind::Internal,

@@ -49,6 +49,21 @@ pub enum RespCode {
 }
 
 impl RespCode {
+    /// Whether the code says "not now" rather than "no": `[IN-USE]`, `[LOGIN-DELAY]`,
+    /// `[SYS/TEMP]`, or a more specific code under one of them (`SYS/TEMP/QUOTA`).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::InUse | Self::LoginDelay | Self::SysTemp => true,
+            Self::Other(code) => ["IN-USE/", "LOGIN-DELAY/", "SYS/TEMP/"]
+                .iter()
+                .any(|prefix| {
+                    code.len() > prefix.len()
+                        && code.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+                }),
+            _ => false,
+        }
+    }
+
     fn from_text(code: &str) -> Self {
         const KNOWN: [(&str, RespCode); 6] = [
             ("IN-USE", RespCode::InUse),
@@ -75,12 +90,6 @@ impl RespCode {
             Self::Utf8 => "UTF8",
             Self::Other(s) => s,
         }
-    }
-
-    /// Whether the condition is temporary, so that trying again later may succeed
-    /// (`IN-USE`, `LOGIN-DELAY`, `SYS/TEMP`).
-    pub fn is_temporary(&self) -> bool {
-        matches!(self, Self::InUse | Self::LoginDelay | Self::SysTemp)
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use common::{Script, Transcript, run, whole};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::server::session::{MemoryBackend, ServerOptions, Session};
-use pop3_proto::task::{AuthMethod, Login, LoginOutcome};
+use pop3_proto::task::{AuthMethod, Login, LoginOutcome, Stat};
 use pop3_proto::{Client, Config, Error, ErrorKind, RespCode, TlsMode};
 
 fn server(options: ServerOptions) -> Session<MemoryBackend> {
@@ -63,12 +63,10 @@ fn auto_picks_the_strongest_offered_mechanism() {
             vec![MechanismKind::ScramSha1, MechanismKind::Plain],
             "SCRAM-SHA-1",
         ),
-        (
-            vec![MechanismKind::Login, MechanismKind::CramMd5],
-            "CRAM-MD5",
-        ),
+        // Under TLS the fewest round trips win: USER and PASS pipelined cost one.
+        (vec![MechanismKind::Login, MechanismKind::CramMd5], "USER"),
         (vec![MechanismKind::Login, MechanismKind::Plain], "PLAIN"),
-        (vec![MechanismKind::Login], "LOGIN"),
+        (vec![MechanismKind::Login], "USER"),
         (vec![], "USER"),
     ];
     for (sasl, expected) in cases {
@@ -79,9 +77,247 @@ fn auto_picks_the_strongest_offered_mechanism() {
         let (result, _) = login_with(options, Login::new("alice", "s3cret"), true);
         let outcome = result.unwrap();
         assert_eq!(outcome.method, expected);
-        // Post-login CAPA: Dovecot-like servers drop the pre-login capabilities.
         assert!(outcome.capabilities.unwrap().pipelining());
     }
+    // Without pipelining USER/PASS costs two round trips, CRAM-MD5 two as well but it
+    // keeps the password off the wire; LOGIN costs three.
+    let cases = [
+        (
+            vec![MechanismKind::Login, MechanismKind::CramMd5],
+            "CRAM-MD5",
+        ),
+        (vec![MechanismKind::Login], "USER"),
+    ];
+    for (sasl, expected) in cases {
+        let options = ServerOptions {
+            sasl,
+            pipelining: false,
+            ..ServerOptions::default()
+        };
+        let (result, _) = login_with(options, Login::new("alice", "s3cret"), true);
+        assert_eq!(result.unwrap().method, expected);
+    }
+    // Over plaintext (explicitly allowed), challenge-response comes first.
+    let options = ServerOptions {
+        sasl: vec![MechanismKind::Plain, MechanismKind::CramMd5],
+        ..ServerOptions::default()
+    };
+    let login = Login::new("alice", "s3cret").allow_plaintext(true);
+    let (result, _) = login_with(options, login, false);
+    assert_eq!(result.unwrap().method, "CRAM-MD5");
+}
+
+/// Connect-to-login in as few round trips as RFC 2449 allows: the greeting, CAPA, then
+/// the credentials with CAPA pipelined behind them; the next command rides along with
+/// that CAPA.
+#[test]
+fn login_costs_two_round_trips_after_the_greeting() {
+    for (sasl, method, wire) in [
+        (
+            vec![MechanismKind::Plain],
+            "PLAIN",
+            "CAPA\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\nCAPA\r\nSTAT\r\n",
+        ),
+        (
+            vec![],
+            "USER",
+            "CAPA\r\nUSER alice\r\nPASS s3cret\r\nCAPA\r\nSTAT\r\n",
+        ),
+    ] {
+        let options = ServerOptions {
+            sasl,
+            ..ServerOptions::default()
+        };
+        let mut peer = server(options);
+        peer.set_implicit_tls();
+        let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
+        let mut t = Transcript::default();
+        let login = Login::new("alice", "s3cret");
+        let outcome = run(&mut client, &mut peer, login, &mut whole(), &mut t).unwrap();
+        assert_eq!(outcome.method, method);
+        // The greeting, CAPA, the credentials.
+        assert_eq!(t.round_trips, 3, "{method}");
+        let size = run(&mut client, &mut peer, Stat::new(), &mut whole(), &mut t).unwrap();
+        assert_eq!(size.messages, 0);
+        assert_eq!(
+            t.round_trips, 4,
+            "{method}: STAT rides with the post-login CAPA"
+        );
+        assert_eq!(String::from_utf8_lossy(&t.client_wrote), wire);
+    }
+}
+
+#[test]
+fn a_mechanism_the_server_does_not_offer_is_refused_before_anything_is_sent() {
+    let options = ServerOptions {
+        sasl: vec![MechanismKind::CramMd5],
+        ..ServerOptions::default()
+    };
+    let login = Login::new("alice", "s3cret").method(AuthMethod::Sasl(MechanismKind::Plain));
+    let (result, t) = login_with(options, login, true);
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage);
+    assert_eq!(
+        error.to_string(),
+        "the server does not offer PLAIN (it offers: USER APOP CRAM-MD5)"
+    );
+    assert_eq!(t.client_wrote, b"CAPA\r\n");
+    // Without CAPA, no SASL mechanism is offered; USER still is.
+    let options = ServerOptions {
+        capa: false,
+        ..ServerOptions::default()
+    };
+    let login = Login::new("alice", "s3cret").method(AuthMethod::Sasl(MechanismKind::CramMd5));
+    let (result, t) = login_with(options, login, true);
+    assert!(matches!(result, Err(Error::MechanismNotOffered { .. })));
+    no_credentials(&t);
+}
+
+#[test]
+fn temporary_refusals_are_not_authentication_failures() {
+    for code in ["IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/TEMP/QUOTA"] {
+        let refusal = format!("-ERR [{code}] try again later\r\n");
+        let mut peer = Script::new(
+            b"+OK ready\r\n",
+            &[
+                (b"CAPA\r\n", b"+OK\r\nUSER\r\n.\r\n"),
+                (b"USER alice\r\n", b"+OK\r\n"),
+                (b"PASS s3cret\r\n", refusal.as_bytes()),
+            ],
+        );
+        let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
+        let mut t = Transcript::default();
+        let result = run(
+            &mut client,
+            &mut peer,
+            Login::new("alice", "s3cret"),
+            &mut whole(),
+            &mut t,
+        );
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, Error::LoginDeferred(_)),
+            "{code}: {error:?}"
+        );
+        assert_eq!(error.kind(), ErrorKind::Temporary, "{code}");
+    }
+    // [AUTH] and [SYS/PERM] are not temporary.
+    for code in ["AUTH", "SYS/PERM"] {
+        let refusal = format!("-ERR [{code}] no\r\n");
+        let mut peer = Script::new(
+            b"+OK ready\r\n",
+            &[
+                (b"CAPA\r\n", b"+OK\r\nUSER\r\n.\r\n"),
+                (b"USER alice\r\n", b"+OK\r\n"),
+                (b"PASS s3cret\r\n", refusal.as_bytes()),
+            ],
+        );
+        let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
+        let mut t = Transcript::default();
+        let result = run(
+            &mut client,
+            &mut peer,
+            Login::new("alice", "s3cret"),
+            &mut whole(),
+            &mut t,
+        );
+        assert!(matches!(result, Err(Error::AuthFailed(_))), "{code}");
+    }
+}
+
+/// A USER refused while PASS is pipelined behind it: PASS's answer is read too, so the
+/// session is not left with an answer nobody claims.
+#[test]
+fn a_refused_user_waits_for_the_pipelined_pass() {
+    let mut peer = Script::new(
+        b"+OK ready\r\n",
+        &[
+            (b"CAPA\r\n", b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n"),
+            (b"USER alice\r\n", b"-ERR [IN-USE] locked\r\n"),
+            (b"PASS s3cret\r\n", b"-ERR No username\r\n"),
+            (b"CAPA\r\n", b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n"),
+            (b"QUIT\r\n", b"+OK bye\r\n"),
+        ],
+    );
+    let mut client = Client::new(Config::new().tls(TlsMode::Implicit));
+    let mut t = Transcript::default();
+    let result = run(
+        &mut client,
+        &mut peer,
+        Login::new("alice", "s3cret"),
+        &mut whole(),
+        &mut t,
+    );
+    assert!(matches!(result, Err(Error::LoginDeferred(_))), "{result:?}");
+    assert!(
+        String::from_utf8_lossy(&t.client_wrote).ends_with("USER alice\r\nPASS s3cret\r\nCAPA\r\n"),
+        "pipelined"
+    );
+    let quit = run(
+        &mut client,
+        &mut peer,
+        pop3_proto::task::Quit::new(),
+        &mut whole(),
+        &mut t,
+    );
+    assert!(quit.unwrap().committed);
+    assert!(peer.finished());
+}
+
+#[test]
+fn oauth_tokens_go_after_the_empty_challenge() {
+    for kind in [MechanismKind::XOAuth2, MechanismKind::OAuthBearer] {
+        let options = ServerOptions {
+            sasl: vec![kind],
+            ..ServerOptions::default()
+        };
+        let login = Login::new("alice", "s3cret").method(AuthMethod::Sasl(kind));
+        let (result, t) = login_with(options.clone(), login, true);
+        assert_eq!(result.unwrap().method, kind.name());
+        let wire = String::from_utf8_lossy(&t.client_wrote);
+        assert!(
+            wire.contains(&format!("AUTH {}\r\n", kind.name())),
+            "two steps: {wire}"
+        );
+        // The one-line form, when asked for.
+        let login = Login::new("alice", "s3cret")
+            .method(AuthMethod::Sasl(kind))
+            .oauth_initial_response(true);
+        let (result, t) = login_with(options, login, true);
+        assert!(result.is_ok());
+        let wire = String::from_utf8_lossy(&t.client_wrote);
+        assert!(
+            wire.contains(&format!("AUTH {} ", kind.name())),
+            "one line: {wire}"
+        );
+    }
+}
+
+#[test]
+fn utf8_is_enabled_when_offered_unless_declined() {
+    let options = ServerOptions {
+        utf8: true,
+        sasl: vec![],
+        ..ServerOptions::default()
+    };
+    let (result, t) = login_with(options.clone(), Login::new("alice", "s3cret"), true);
+    assert!(result.is_ok());
+    assert!(
+        String::from_utf8_lossy(&t.client_wrote).starts_with("CAPA\r\nUTF8\r\nUSER alice\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&t.client_wrote)
+    );
+    let (result, t) = login_with(options, Login::new("alice", "s3cret").utf8(false), true);
+    assert!(result.is_ok());
+    assert!(!String::from_utf8_lossy(&t.client_wrote).contains("UTF8"));
+    // Not offered: not sent.
+    let (result, t) = login_with(
+        ServerOptions::default(),
+        Login::new("alice", "s3cret"),
+        true,
+    );
+    assert!(result.is_ok());
+    assert!(!String::from_utf8_lossy(&t.client_wrote).contains("UTF8"));
 }
 
 #[test]
@@ -207,10 +443,11 @@ fn starttls_upgrades_then_forgets_pre_tls_capabilities() {
     )
     .unwrap();
     assert!(client.is_tls());
-    assert_eq!(outcome.method, "CRAM-MD5");
+    // Under TLS now: the fewest round trips.
+    assert_eq!(outcome.method, "PLAIN");
     let wire = String::from_utf8_lossy(&t.client_wrote);
     assert!(
-        wire.starts_with("CAPA\r\nSTLS\r\nCAPA\r\nAUTH CRAM-MD5\r\n"),
+        wire.starts_with("CAPA\r\nSTLS\r\nCAPA\r\nAUTH PLAIN "),
         "{wire}"
     );
 }

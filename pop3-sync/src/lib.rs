@@ -17,7 +17,7 @@
 //!
 //! Every operation is a provided method of [`BlockingSession`], the same set the async
 //! adapters (`pop3-tokio`, `pop3-futures`) have through `AsyncSession`. The adapter only
-//! dials TCP: TLS and the pump are `pop3-net`'s, shared by every adapter.
+//! dials TCP: TLS and the pump are `pop3-session`'s, shared by every adapter.
 //!
 //! The pump is full duplex: the socket is non-blocking and waited on with `poll(2)` for
 //! reading and writing at once, so a pipelined batch of any size cannot deadlock against
@@ -29,8 +29,8 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 
-use pop3_net::transport::BlockingConnection;
-pub use pop3_net::*;
+use pop3_session::transport::BlockingConnection;
+pub use pop3_session::*;
 
 /// A POP3 session over a blocking connection (TCP by default).
 #[derive(Debug)]

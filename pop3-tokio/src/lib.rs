@@ -18,7 +18,7 @@
 //!
 //! Every operation is a provided method of [`AsyncSession`], the same set `pop3-sync`
 //! and `pop3-futures` have. The adapter is only a tokio socket and a tokio timer: TLS and
-//! the full-duplex pump are `pop3-net`'s, shared by every adapter. Every future is
+//! the full-duplex pump are `pop3-session`'s, shared by every adapter. Every future is
 //! `Send`, so sessions can be spawned.
 #![forbid(unsafe_code)]
 
@@ -28,8 +28,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use pop3_net::transport::{Connection, Runtime, RuntimeWrite, Socket};
-pub use pop3_net::*;
+use pop3_session::transport::{Connection, Runtime, RuntimeWrite, Socket};
+pub use pop3_session::*;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 

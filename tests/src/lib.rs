@@ -6,6 +6,15 @@
 //!   [`Profile`]s (Dovecot-like, no pipelining, session lock, LF-only, slow, trickling, RFC 1939
 //!   only) and injected [`Fault`]s (truncation, garbage, STLS stripping and injection,
 //!   endless lines...).
+//!
+//!   For clients that open several sessions on one maildrop at once: a server that
+//!   refuses logins too close together ([`Profile::LoginDelay`]), one that advertises
+//!   PIPELINING but drops a connection sending a burst of commands
+//!   ([`Profile::BreaksPipelining`]), messages that vanish between sessions
+//!   ([`TestServerBuilder::expunge_after_logins`], [`Maildrop::remove`]), a cut at a
+//!   chosen offset inside one message's body ([`Fault::CloseDuringRetr`]), and counts
+//!   of logins and of sessions logged in at once ([`TestServer::logins`],
+//!   [`TestServer::max_concurrent_sessions`]).
 //! * [`LatencyProxy`] ([`proxy`]): a loopback TCP proxy adding a one-way delay in each
 //!   direction, without throttling pipelined traffic.
 //! * [`Dovecot`] ([`dovecot`], Unix): starts a real Dovecot on loopback from a verified

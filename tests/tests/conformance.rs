@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Session, Target, crlf, method};
-use pop3_net::Pipelining;
-use pop3_net::{MessageBuffer, TlsMode};
+use pop3_session::Pipelining;
+use pop3_session::{MessageBuffer, TlsMode};
 use pop3_testkit::mailbox;
 
 /// A small mailbox for the scenarios that are not about content.

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Session, options};
-use pop3_net::{AuthMethod, Login};
-use pop3_net::{ErrorKind, TlsMode};
+use pop3_session::{AuthMethod, Login};
+use pop3_session::{ErrorKind, TlsMode};
 use pop3_testkit::{Fault, TestServer, mailbox};
 
 /// Nothing that carries or proves a credential reached the server.
@@ -114,7 +114,7 @@ async fn endless_status_line_is_refused<S: Session>() {
     assert!(
         matches!(
             &error,
-            pop3_net::Error::Protocol(pop3_net::proto::Error::LineTooLong { .. })
+            pop3_session::Error::Protocol(pop3_session::proto::Error::LineTooLong { .. })
         ),
         "{error}"
     );
@@ -142,11 +142,13 @@ async fn truncated_and_garbage_responses_fail<S: Session>() {
         .start();
     let options = common::options(server.tls_addr(), TlsMode::Implicit, server.ca_pem());
     let mut session = S::dial(&options).await.unwrap();
-    // The first command after login is the login's own CAPA.
-    let error = session
+    // The first command after login is the login's own CAPA, which rides along with the
+    // next operation: the garbage answering it fails that operation.
+    session
         .login(Login::new(server.user(), server.password()))
         .await
-        .unwrap_err();
+        .unwrap();
+    let error = session.stat().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
 }
 
@@ -197,7 +199,7 @@ async fn a_timeout_ends_the_session<S: Session>() {
     let (release, held) = std::sync::mpsc::channel();
     let (written, on_written) = futures::channel::oneshot::channel();
     let addr = late_stat_server(held, written);
-    let options = pop3_net::ConnectOptions::new("127.0.0.1")
+    let options = pop3_session::ConnectOptions::new("127.0.0.1")
         .port(addr.port())
         .tls(TlsMode::Plain)
         .io_timeout(std::time::Duration::from_millis(200));

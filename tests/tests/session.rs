@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Session, Target};
-use pop3_net::{AsyncSession, BlockingSession, Connector, LoginConnector, TlsMode};
+use pop3_session::{AsyncSession, BlockingSession, Connector, LoginConnector, TlsMode};
 use pop3_testkit::mailbox;
 
 /// A connector opens independent, logged-in sessions that work side by side.
@@ -153,9 +153,9 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
     let tcp: std::net::TcpStream = socket.into();
     tcp.set_nodelay(true).expect("nodelay");
     // The window must not be what keeps the batch small here.
-    let config =
-        pop3_net::Config::new().window(pop3_net::Window::new().commands(100_000).bytes(1 << 20));
-    let options = pop3_net::ConnectOptions::new("127.0.0.1")
+    let config = pop3_session::Config::new()
+        .window(pop3_session::Window::new().commands(100_000).bytes(1 << 20));
+    let options = pop3_session::ConnectOptions::new("127.0.0.1")
         .port(addr.port())
         .tls(TlsMode::Plain)
         .protocol(config)
@@ -163,14 +163,14 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
     let mut session = S::over(tcp, &options).await.expect("connect");
     session
         .login(
-            pop3_net::Login::new("alice", "secret")
-                .method(pop3_net::AuthMethod::User)
+            pop3_session::Login::new("alice", "secret")
+                .method(pop3_session::AuthMethod::User)
                 .allow_plaintext(true),
         )
         .await
         .expect("login");
     let msgs: Vec<u32> = (1..=BATCH).collect();
-    let mut sink = pop3_net::MessageBuffer::default();
+    let mut sink = pop3_session::MessageBuffer::default();
     let outcomes = session
         .retr_many(&msgs, &mut sink)
         .await
@@ -185,3 +185,53 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
 }
 
 on_every_runtime!(a_large_batch_cannot_deadlock);
+
+/// Round trips from connect to the first command's answer, counted by the proxy (TLS
+/// handshake included), for each TLS mode and the mechanisms `Auto` picks.
+async fn connect_to_first_command_round_trips<S: Session>() {
+    use pop3_session::MechanismKind;
+    let cases = [
+        // The TLS 1.3 handshake (2 client flights: hello, then finished, after which
+        // the server greets), CAPA (1), AUTH PLAIN with its initial response (1), STAT
+        // riding with the post-login CAPA (1).
+        (TlsMode::Implicit, vec![MechanismKind::Plain], "PLAIN", 5),
+        // USER and PASS pipelined behind each other: the same.
+        (TlsMode::Implicit, vec![], "USER", 5),
+        // SCRAM-SHA-256 always wins where offered: two more round trips for its proofs.
+        (
+            TlsMode::Implicit,
+            vec![MechanismKind::ScramSha256],
+            "SCRAM-SHA-256",
+            7,
+        ),
+        // STLS: CAPA, STLS, the handshake (its finished flight carries CAPA again),
+        // AUTH PLAIN, STAT.
+        (TlsMode::StartTls, vec![MechanismKind::Plain], "PLAIN", 6),
+    ];
+    for (mode, sasl, method, expected) in cases {
+        let server = pop3_testkit::TestServer::builder()
+            .messages(mailbox::generate(3, 500, 2))
+            .sasl(sasl)
+            .start();
+        let target = match mode {
+            TlsMode::Implicit => server.tls_addr(),
+            _ => server.addr(),
+        };
+        let proxy =
+            pop3_testkit::LatencyProxy::start(target, std::time::Duration::from_millis(1)).unwrap();
+        let options = common::options(proxy.addr(), mode, server.ca_pem());
+        let mut session = S::dial(&options).await.unwrap();
+        let outcome = session.login(Target::login(&server)).await.unwrap();
+        assert_eq!(outcome.method, method);
+        assert_eq!(session.stat().await.unwrap().messages, 3);
+        assert_eq!(
+            proxy.round_trips(),
+            expected,
+            "{} {mode:?} {method}",
+            S::NAME
+        );
+        session.quit().await.unwrap();
+    }
+}
+
+on_every_runtime!(connect_to_first_command_round_trips);

@@ -3,8 +3,8 @@
 use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
 
-use pop3_net::Discard;
 use pop3_proto::task::Negotiate;
+use pop3_session::Discard;
 
 use crate::connect::Target;
 use crate::error::CliError;

@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use pop3_net::AsyncBodySink;
 use pop3_proto::task::{BodyEvent, Outcome, QuitOutcome};
+use pop3_session::AsyncBodySink;
 use pop3_store::{
     Account, AsyncMessageWriter, AsyncStore, Receipt, StoreError, StoreOptions,
     Target as Destination,
@@ -280,7 +280,7 @@ struct Report {
     /// With `--mark-seen`: how many UIDs were recorded.
     marked: Option<usize>,
     /// The session broke while retrieving.
-    session_error: Option<pop3_net::Error>,
+    session_error: Option<pop3_session::Error>,
     /// Whether messages were to be retrieved at all.
     any_selected: bool,
     interrupted: bool,
@@ -551,7 +551,10 @@ async fn delete(
     mut client: pop3_tokio::Client,
     durable: &[(u32, &str)],
     interrupts: &Interrupts,
-) -> (Vec<(String, Result<(), String>)>, Option<pop3_net::Error>) {
+) -> (
+    Vec<(String, Result<(), String>)>,
+    Option<pop3_session::Error>,
+) {
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut broken = None;
     for batch in durable.chunks(DELE_BATCH) {

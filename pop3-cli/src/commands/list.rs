@@ -7,8 +7,8 @@ use std::io;
 use std::process::ExitCode;
 
 use mail_parser::MessageParser;
-use pop3_net::AsyncBodySink;
 use pop3_proto::task::BodyEvent;
+use pop3_session::AsyncBodySink;
 
 use crate::args::ListArgs;
 use crate::connect::Target;

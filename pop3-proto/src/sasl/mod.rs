@@ -67,7 +67,7 @@ use crate::Secret;
 /// 2. For every `+ challenge` line: `step(decoded)` and send `base64(response)`.
 /// 3. On `+OK`: `complete()`; an error there means the server was not authenticated and the
 ///    session must not be trusted.
-pub trait Mechanism: Send {
+pub trait Mechanism: Send + Sync {
     /// IANA name sent after `AUTH`, upper case, e.g. `"SCRAM-SHA-256"`.
     fn name(&self) -> &str;
 

@@ -91,6 +91,12 @@ pub struct ServerOptions {
     pub lf_only: bool,
     /// PBKDF2 iterations for SCRAM.
     pub scram_iterations: u32,
+    /// Offer `UTF8` (RFC 6856) and accept the UTF8 command before login.
+    pub utf8: bool,
+    /// List `LOGIN-DELAY <seconds>` (RFC 2449) in CAPA, in both states. Only the
+    /// advertisement: refusing early logins with `-ERR [LOGIN-DELAY]` is the
+    /// [`Backend`]'s job, since only it knows when the maildrop was last opened.
+    pub login_delay: Option<u32>,
 }
 
 impl Default for ServerOptions {
@@ -109,6 +115,8 @@ impl Default for ServerOptions {
             capa: true,
             lf_only: false,
             scram_iterations: 4096,
+            utf8: false,
+            login_delay: None,
         }
     }
 }
@@ -370,12 +378,21 @@ impl<B: Backend> Session<B> {
             caps.push(Capability::Pipelining);
         }
         caps.push(Capability::AuthRespCode);
+        if let Some(seconds) = self.options.login_delay {
+            caps.push(Capability::LoginDelay {
+                seconds,
+                per_user: false,
+            });
+        }
         if matches!(self.phase, Phase::Authorization) {
             if self.options.stls && !self.tls {
                 caps.push(Capability::Stls);
             }
             if self.options.user_pass {
                 caps.push(Capability::User);
+            }
+            if self.options.utf8 {
+                caps.push(Capability::Utf8 { user: true });
             }
             if !self.options.sasl.is_empty() {
                 caps.push(Capability::Sasl(
@@ -423,6 +440,7 @@ impl<B: Backend> Session<B> {
             } => {
                 self.start_exchange(&mechanism, initial_response);
             }
+            Command::Utf8 if self.options.utf8 => self.ok("UTF8 enabled"),
             Command::Stls if self.options.stls && !self.tls => {
                 self.ok("Begin TLS negotiation now.");
                 self.start_tls = true;
@@ -861,6 +879,26 @@ mod tests {
             exchange(&mut s, b"RETR 2\r\n"),
             b"+OK 20 octets\nSubject: 2\n\nx\ny\n.\n"
         );
+    }
+
+    #[test]
+    fn login_delay_is_advertised_before_and_after_login() {
+        let mut s = session(ServerOptions {
+            login_delay: Some(900),
+            ..ServerOptions::default()
+        });
+        let before = exchange(&mut s, b"CAPA\r\n");
+        assert!(
+            before.windows(17).any(|w| w == b"\r\nLOGIN-DELAY 900"),
+            "{}",
+            String::from_utf8_lossy(&before)
+        );
+        exchange(&mut s, b"USER alice\r\nPASS pw\r\n");
+        let after = exchange(&mut s, b"CAPA\r\n");
+        assert!(after.windows(17).any(|w| w == b"\r\nLOGIN-DELAY 900"));
+        let mut plain = session(ServerOptions::default());
+        let capa = exchange(&mut plain, b"CAPA\r\n");
+        assert!(!capa.windows(11).any(|w| w == b"LOGIN-DELAY"));
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl Batch {
     }
 
     fn fill(&mut self, client: &mut Client) -> Result<(), Error> {
-        while self.next < self.msgs.len() && client.has_window_room() {
+        // With nothing of ours outstanding, one command is queued even if the window
+        // is full (of a background CAPA, say): its answer is what calls us back.
+        while self.next < self.msgs.len() && (client.has_window_room() || self.sent.is_empty()) {
             let msg = self.msgs[self.next];
             let id = client.send(self.kind.command(msg))?;
             self.sent.push_back((id, msg));

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::capability::Capabilities;
-use crate::client::{Client, CommandId, Event, Reply};
+use crate::client::{Client, CommandId, Event};
 use crate::command::Command;
 use crate::error::Error;
+use crate::response::{RespCode, Status};
 use crate::sasl::{self, Mechanism, MechanismKind, SaslError};
 use crate::secret::Secret;
 use crate::task::negotiate::Negotiation;
@@ -66,7 +67,9 @@ impl fmt::Debug for AuthMethod {
 pub struct LoginOutcome {
     /// The method used: `USER`, `APOP` or the SASL mechanism name.
     pub method: String,
-    /// The capabilities after login (`None` if the server does not support CAPA).
+    /// The capabilities known when the login succeeded (`None` if the server does not
+    /// support CAPA). A CAPA sent along with the credentials updates
+    /// [`Client::capabilities`] when its answer arrives, without a round trip of its own.
     pub capabilities: Option<Capabilities>,
 }
 
@@ -74,24 +77,42 @@ pub struct LoginOutcome {
 enum Stage {
     /// Greeting, CAPA, STLS.
     Negotiating(Negotiate),
-    User,
+    /// USER sent; PASS too when `pass` is set (pipelined).
+    User {
+        pass: Option<CommandId>,
+    },
+    /// USER was refused while a pipelined PASS is unanswered: report once it is.
+    UserRefused(Status),
+    /// PASS or APOP sent.
     Pass,
     Auth,
     /// We cancelled the exchange because of this error; waiting for the server's -ERR.
     Cancelling(SaslError),
-    CapaAfterLogin,
 }
 
-/// Logs in: waits for the greeting, asks CAPA, upgrades with STLS when required,
-/// authenticates, and asks CAPA again.
+/// Logs in: waits for the greeting, asks CAPA, upgrades with STLS when the connection's
+/// [`TlsMode`](crate::TlsMode) is `StartTls`, enables UTF-8 when the server offers it,
+/// authenticates, and asks CAPA again (along with the credentials, so it costs no round
+/// trip of its own).
 ///
 /// Secure by default: credentials never cross an unencrypted connection unless
-/// [`Login::allow_plaintext`] is set, and when the client's
-/// [`TlsMode`](crate::TlsMode) is `StartTls` a missing STLS capability, a failing CAPA
-/// or an `-ERR` to STLS stop the login before any credential is sent.
+/// [`Login::allow_plaintext`] is set, and with STLS required a missing STLS capability,
+/// a failing CAPA or an `-ERR` to STLS stop the login before any credential is sent. A
+/// method the server does not offer is refused before anything is sent.
+///
+/// [`AuthMethod::Auto`] takes SCRAM-SHA-256, then SCRAM-SHA-1, when offered. Otherwise,
+/// under TLS, the mechanism with the fewest round trips (PLAIN, then USER/PASS when they
+/// can be pipelined, CRAM-MD5, USER/PASS, LOGIN); without TLS (only when allowed), a
+/// challenge-response one (CRAM-MD5) before those that send the password. APOP only
+/// when nothing else is offered, since servers that keep hashed passwords advertise a
+/// timestamp they cannot use.
+///
+/// A refusal the server marks as temporary (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`)
+/// is [`Error::LoginDeferred`], not [`Error::AuthFailed`]: the credentials are not in
+/// doubt.
 ///
 /// ```
-/// use pop3_proto::task::{AuthMethod, Login};
+/// use pop3_proto::{AuthMethod, Login};
 /// let login = Login::new("alice", "secret").method(AuthMethod::Auto);
 /// # let _ = login;
 /// ```
@@ -99,12 +120,14 @@ pub struct Login {
     user: String,
     secret: Secret,
     authzid: Option<String>,
-    method: Option<AuthMethod>,
+    method: AuthMethod,
     allow_plaintext: bool,
+    utf8: bool,
+    oauth_initial_response: bool,
     stage: Stage,
     pending: Option<CommandId>,
     mechanism: Option<Box<dyn Mechanism>>,
-    /// An initial response too long for the AUTH line, sent after the empty challenge.
+    /// An initial response sent after the empty challenge rather than on the AUTH line.
     held_response: Option<Secret>,
     method_name: String,
 }
@@ -115,6 +138,7 @@ impl fmt::Debug for Login {
             .field("user", &self.user)
             .field("method", &self.method)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field("utf8", &self.utf8)
             .field("stage", &self.stage)
             .finish_non_exhaustive()
     }
@@ -126,8 +150,10 @@ impl Clone for Login {
     fn clone(&self) -> Self {
         let mut copy = Self::new(self.user.clone(), self.secret.clone());
         copy.authzid.clone_from(&self.authzid);
-        copy.method.clone_from(&self.method);
+        copy.method = self.method.clone();
         copy.allow_plaintext = self.allow_plaintext;
+        copy.utf8 = self.utf8;
+        copy.oauth_initial_response = self.oauth_initial_response;
         copy
     }
 }
@@ -139,8 +165,10 @@ impl Login {
             user: user.into(),
             secret: secret.into(),
             authzid: None,
-            method: Some(AuthMethod::Auto),
+            method: AuthMethod::Auto,
             allow_plaintext: false,
+            utf8: true,
+            oauth_initial_response: false,
             stage: Stage::Negotiating(Negotiate::new()),
             pending: None,
             mechanism: None,
@@ -151,7 +179,7 @@ impl Login {
 
     /// The authentication method (default [`AuthMethod::Auto`]).
     pub fn method(mut self, method: AuthMethod) -> Self {
-        self.method = Some(method);
+        self.method = method;
         self
     }
 
@@ -167,31 +195,56 @@ impl Login {
         self
     }
 
+    /// Send `UTF8` (RFC 6856) when CAPA lists it (the default). Servers in UTF-8 mode
+    /// serve messages with raw UTF-8 headers as they are; without it, some (Courier)
+    /// rewrite them, and the size then differs from LIST.
+    pub fn utf8(mut self, enable: bool) -> Self {
+        self.utf8 = enable;
+        self
+    }
+
+    /// Put the token on the `AUTH XOAUTH2` / `AUTH OAUTHBEARER` line. Off by default:
+    /// the token is sent after the server's empty challenge, the form every provider
+    /// accepts (Office 365 closes the connection on the one-line form, and tokens are
+    /// often longer than a command line may be).
+    pub fn oauth_initial_response(mut self, inline: bool) -> Self {
+        self.oauth_initial_response = inline;
+        self
+    }
+
     fn send(&mut self, client: &mut Client, command: Command) -> Result<(), Error> {
         self.pending = Some(client.send(command)?);
         Ok(())
-    }
-
-    fn ask_capa(&mut self, client: &mut Client, stage: Stage) -> Result<Step<LoginOutcome>, Error> {
-        self.stage = stage;
-        self.send(client, Command::Capa)?;
-        Ok(Step::Continue)
     }
 
     fn authenticate(&mut self, client: &mut Client) -> Result<Step<LoginOutcome>, Error> {
         if !client.is_tls() && !self.allow_plaintext {
             return Err(Error::PlaintextAuthRefused);
         }
-        let method = self.method.clone().unwrap_or(AuthMethod::Auto);
-        let method = match method {
+        let method = match &self.method {
             AuthMethod::Auto => Self::choose(client)?,
-            other => other,
+            other => {
+                Self::check_offered(client, other)?;
+                other.clone()
+            }
         };
+        if self.utf8 && client.capabilities().is_some_and(Capabilities::utf8) {
+            client.send_background(Command::Utf8)?;
+        }
         match method {
             AuthMethod::User => {
                 self.method_name = "USER".into();
-                self.stage = Stage::User;
                 self.send(client, Command::User(self.user.clone()))?;
+                // Pipelined, PASS costs no round trip of its own (RFC 2449).
+                let pass = if client.is_pipelining() {
+                    Some(client.send(Command::Pass(self.secret.clone()))?)
+                } else {
+                    None
+                };
+                self.stage = Stage::User { pass };
+                if pass.is_some() {
+                    Self::after_credentials(client)?;
+                }
             }
             AuthMethod::Apop => {
                 let timestamp = client
@@ -208,47 +261,103 @@ impl Login {
                         digest,
                     },
                 )?;
+                Self::after_credentials(client)?;
             }
             AuthMethod::Sasl(kind) => {
                 let mechanism = self.mechanism_for(kind);
                 self.start_sasl(client, mechanism)?;
             }
             AuthMethod::Custom(make) => self.start_sasl(client, make())?,
-            AuthMethod::Auto => {
-                return Err(Error::NoMechanism {
-                    offered: String::new(),
-                });
-            }
+            AuthMethod::Auto => return Err(Error::Internal("Auto chose Auto")),
         }
         Ok(Step::Continue)
     }
 
-    /// The strongest method the server offers.
+    /// After PASS or APOP: CAPA rides along (it is valid whatever their outcome).
+    fn after_credentials(client: &mut Client) -> Result<(), Error> {
+        if client.is_pipelining() {
+            client.send_background(Command::Capa)?;
+        }
+        Ok(())
+    }
+
+    /// What the server offers, for messages: `USER`, `APOP`, the SASL mechanisms.
+    fn offered(client: &Client) -> String {
+        let mut offered = Vec::new();
+        let caps = client.capabilities();
+        if caps.is_none_or(Capabilities::user) {
+            offered.push("USER".to_owned());
+        }
+        if client.greeting().is_some_and(|g| g.timestamp.is_some()) {
+            offered.push("APOP".to_owned());
+        }
+        if let Some(caps) = caps {
+            offered.extend(caps.sasl().into_iter().map(str::to_owned));
+        }
+        offered.join(" ")
+    }
+
+    /// Refuses, before anything is sent, a method the server does not offer. USER counts
+    /// as offered by every server, APOP by every greeting with a timestamp.
+    fn check_offered(client: &Client, method: &AuthMethod) -> Result<(), Error> {
+        let name = match method {
+            AuthMethod::Auto | AuthMethod::User => return Ok(()),
+            AuthMethod::Apop => {
+                return if client.greeting().is_some_and(|g| g.timestamp.is_some()) {
+                    Ok(())
+                } else {
+                    Err(Error::NoApopTimestamp)
+                };
+            }
+            AuthMethod::Sasl(kind) => kind.name().to_owned(),
+            AuthMethod::Custom(make) => make().name().to_owned(),
+        };
+        if client.capabilities().is_some_and(|c| c.has_sasl(&name)) {
+            Ok(())
+        } else {
+            Err(Error::MechanismNotOffered {
+                mechanism: name,
+                offered: Self::offered(client),
+            })
+        }
+    }
+
+    /// The method [`AuthMethod::Auto`] picks (see [`Login`]).
     fn choose(client: &Client) -> Result<AuthMethod, Error> {
-        const PREFERENCE: [MechanismKind; 5] = [
-            MechanismKind::ScramSha256,
-            MechanismKind::ScramSha1,
-            MechanismKind::CramMd5,
-            MechanismKind::Plain,
-            MechanismKind::Login,
-        ];
+        use MechanismKind as M;
         let has_timestamp = client.greeting().is_some_and(|g| g.timestamp.is_some());
         let Some(caps) = client.capabilities() else {
             // No CAPA (an RFC 1939-only server): USER/PASS is the common denominator.
             return Ok(AuthMethod::User);
         };
-        if let Some(kind) = PREFERENCE.into_iter().find(|k| caps.has_sasl(k.name())) {
-            return Ok(AuthMethod::Sasl(kind));
+        let sasl = |kind: M| caps.has_sasl(kind.name()).then_some(AuthMethod::Sasl(kind));
+        let user = |ok: bool| (ok && caps.user()).then_some(AuthMethod::User);
+        let pipelined_user = user(client.is_pipelining());
+        let chosen = sasl(M::ScramSha256)
+            .or_else(|| sasl(M::ScramSha1))
+            .or_else(|| {
+                if client.is_tls() {
+                    // Fewest round trips: the password is protected by TLS either way.
+                    sasl(M::Plain)
+                        .or(pipelined_user)
+                        .or_else(|| sasl(M::CramMd5))
+                        .or_else(|| user(true))
+                        .or_else(|| sasl(M::Login))
+                } else {
+                    // Plaintext (explicitly allowed): keep the password off the wire if we can.
+                    sasl(M::CramMd5)
+                        .or_else(|| sasl(M::Plain))
+                        .or_else(|| user(true))
+                        .or_else(|| sasl(M::Login))
+                }
+            });
+        match chosen {
+            Some(method) => Ok(method),
+            None if has_timestamp => Ok(AuthMethod::Apop),
+            None => Err(Error::NoMechanism {
+                offered: caps.lines().collect::<Vec<_>>().join(", "),
+            }),
         }
-        if caps.user() {
-            return Ok(AuthMethod::User);
-        }
-        if has_timestamp {
-            return Ok(AuthMethod::Apop);
-        }
-        Err(Error::NoMechanism {
-            offered: caps.lines().collect::<Vec<_>>().join(", "),
-        })
     }
 
     fn mechanism_for(&self, kind: MechanismKind) -> Box<dyn Mechanism> {
@@ -273,7 +382,13 @@ impl Login {
     ) -> Result<(), Error> {
         let name = mechanism.name().to_owned();
         let initial = mechanism.initial_response()?;
+        let oauth = matches!(name.as_str(), "XOAUTH2" | "OAUTHBEARER");
         let initial_response = match initial {
+            Some(ir) if oauth && !self.oauth_initial_response => {
+                // Two steps: AUTH, the server's empty challenge, then the token.
+                self.held_response = Some(ir);
+                None
+            }
             Some(ir) if Command::auth_fits(&name, ir.expose()) => Some(ir),
             Some(ir) => {
                 // RFC 5034 §4: too long for the AUTH line; send it after the empty challenge.
@@ -327,8 +442,17 @@ impl Login {
                 client.abort();
                 return Err(e.into());
             }
+            // After AUTH, CAPA goes now; it rides along with the next operation.
+            client.send_background(Command::Capa)?;
+        } else if !client.is_pipelining() {
+            // Lockstep: CAPA could not follow PASS/APOP; it goes now, answered before
+            // the next command as lockstep requires anyway.
+            client.send_background(Command::Capa)?;
         }
-        self.ask_capa(client, Stage::CapaAfterLogin)
+        Ok(Step::Done(LoginOutcome {
+            method: std::mem::take(&mut self.method_name),
+            capabilities: client.capabilities().cloned(),
+        }))
     }
 
     /// Passes the negotiation's steps through; authenticates once it is done.
@@ -343,12 +467,14 @@ impl Login {
             Negotiation::StartTls => Ok(Step::StartTls),
         }
     }
+}
 
-    fn outcome(&mut self, client: &Client) -> LoginOutcome {
-        LoginOutcome {
-            method: std::mem::take(&mut self.method_name),
-            capabilities: client.capabilities().cloned(),
-        }
+/// A refusal of the credentials, or of the login for now.
+fn refused(status: Status) -> Error {
+    if status.code.as_ref().is_some_and(RespCode::is_temporary) {
+        Error::LoginDeferred(status)
+    } else {
+        Error::AuthFailed(status)
     }
 }
 
@@ -371,13 +497,32 @@ impl Task for Login {
         }
         let ours = |id: &CommandId| Some(*id) == self.pending;
         match (&self.stage, event) {
-            (Stage::User, Event::Ok { id, .. }) if ours(&id) => {
+            (Stage::User { pass: None }, Event::Ok { id, .. }) if ours(&id) => {
                 self.stage = Stage::Pass;
                 self.send(client, Command::Pass(self.secret.clone()))?;
                 Ok(Step::Continue)
             }
-            (Stage::User | Stage::Pass | Stage::Auth, Event::Err { id, status }) if ours(&id) => {
-                Err(Error::AuthFailed(status))
+            (&Stage::User { pass: Some(pass) }, Event::Ok { id, .. }) if ours(&id) => {
+                self.pending = Some(pass);
+                self.stage = Stage::Pass;
+                Ok(Step::Continue)
+            }
+            (&Stage::User { pass: Some(pass) }, Event::Err { id, status }) if ours(&id) => {
+                // The pipelined PASS is answered next; the refusal of USER is the news.
+                self.pending = Some(pass);
+                self.stage = Stage::UserRefused(status);
+                Ok(Step::Continue)
+            }
+            (Stage::UserRefused(_), Event::Ok { id, .. } | Event::Err { id, .. }) if ours(&id) => {
+                match std::mem::replace(&mut self.stage, Stage::Pass) {
+                    Stage::UserRefused(status) => Err(refused(status)),
+                    _ => Err(Error::Internal("the USER refusal was lost")),
+                }
+            }
+            (Stage::User { .. } | Stage::Pass | Stage::Auth, Event::Err { id, status })
+                if ours(&id) =>
+            {
+                Err(refused(status))
             }
             (Stage::Pass | Stage::Auth, Event::Ok { id, .. }) if ours(&id) => {
                 self.logged_in(client)
@@ -391,7 +536,7 @@ impl Task for Login {
                     // Logged in although we gave up: that session must not be used.
                     client.abort();
                 }
-                match std::mem::replace(&mut self.stage, Stage::CapaAfterLogin) {
+                match std::mem::replace(&mut self.stage, Stage::Pass) {
                     Stage::Cancelling(e) => Err(e.into()),
                     _ => Err(Error::Internal("the cancelled exchange lost its cause")),
                 }
@@ -403,14 +548,6 @@ impl Task for Login {
                     context: "after the client cancelled the exchange",
                 })
             }
-            (
-                Stage::CapaAfterLogin,
-                Event::Ok {
-                    id,
-                    reply: Reply::Capabilities(_),
-                }
-                | Event::Err { id, .. },
-            ) if ours(&id) => Ok(Step::Done(self.outcome(client))),
             (_, other) => Err(unexpected(&other)),
         }
     }

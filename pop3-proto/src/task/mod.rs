@@ -43,6 +43,7 @@ mod batch;
 mod login;
 mod negotiate;
 mod simple;
+mod snapshot;
 
 use bytes::Bytes;
 
@@ -54,9 +55,10 @@ pub use batch::{DeleMany, Outcome, Retr, RetrMany, Top, TopMany};
 pub use login::{AuthMethod, Login, LoginOutcome, MechanismFactory};
 pub use negotiate::Negotiate;
 pub use simple::{
-    Capa, Dele, Greet, List, ListOne, Noop, Quit, QuitOutcome, RawCommand, Rset, Stat, Uidl,
-    UidlOne,
+    Capa, Dele, Greet, List, ListOne, Noop, Quit, QuitOutcome, RawCommand, Rset, SetPipelining,
+    Stat, Uidl, UidlOne,
 };
+pub use snapshot::{Entry, Snapshot};
 
 /// Part of a message body, handed to the caller's sink as it arrives.
 #[derive(Clone, Debug, PartialEq, Eq)]

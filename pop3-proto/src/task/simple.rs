@@ -352,3 +352,21 @@ impl Task for RawCommand {
         }
     }
 }
+
+/// Changes the session's pipelining policy from the next command on (see
+/// [`Client::set_pipelining`]). Sends nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct SetPipelining(pub crate::client::Pipelining);
+
+impl Task for SetPipelining {
+    type Output = ();
+
+    fn start(&mut self, client: &mut Client) -> Result<Step<()>, Error> {
+        client.set_pipelining(self.0);
+        Ok(Step::Done(()))
+    }
+
+    fn handle(&mut self, _: &mut Client, event: Event) -> Result<Step<()>, Error> {
+        Err(unexpected(&event))
+    }
+}

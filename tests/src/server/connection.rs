@@ -16,7 +16,7 @@ use pop3_proto::server::session::{ServerAction, ServerOptions, Session};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::Shared;
-use super::maildrop::ConnBackend;
+use super::maildrop::{ConnBackend, LoginPolicy};
 use super::profile::{Fault, Profile};
 
 /// Largest write of the fault generators, and the threshold to flush responses.
@@ -179,6 +179,8 @@ struct Connection {
     slow: Option<Duration>,
     /// [`Profile::Trickle`]: piece size and pause.
     trickle: Option<(usize, Duration)>,
+    /// [`Profile::BreaksPipelining`]: the most command lines one read may bring.
+    max_burst: Option<usize>,
 }
 
 impl Connection {
@@ -197,6 +199,10 @@ impl Connection {
                 ))
             })
             .flatten();
+        let login_delay = settings.profiles.iter().find_map(|p| match p {
+            Profile::LoginDelay(d) => Some(*d),
+            _ => None,
+        });
         let options = ServerOptions {
             greeting: settings.greeting.clone(),
             apop,
@@ -207,12 +213,18 @@ impl Connection {
             capa: !has(&Profile::Rfc1939Only),
             lf_only: has(&Profile::LfOnly),
             scram_iterations: 4096,
+            utf8: has(&Profile::Utf8),
+            login_delay: login_delay.map(whole_seconds),
+        };
+        let policy = LoginPolicy {
+            lock_session: has(&Profile::LockSession),
+            login_delay,
         };
         let backend = ConnBackend::new(
             shared.maildrop.clone(),
             &settings.user,
             &settings.password,
-            has(&Profile::LockSession),
+            policy,
         );
         let mut session = Session::new(backend, options);
         if implicit_tls {
@@ -224,6 +236,10 @@ impl Connection {
         });
         let trickle = settings.profiles.iter().find_map(|p| match p {
             Profile::Trickle { bytes, pause } => Some(((*bytes).max(1), *pause)),
+            _ => None,
+        });
+        let max_burst = settings.profiles.iter().find_map(|p| match p {
+            Profile::BreaksPipelining { max_burst } => Some(*max_burst),
             _ => None,
         });
         let arms = vec![Arm::Ready; settings.faults.len()];
@@ -242,6 +258,7 @@ impl Connection {
             lf_only,
             slow,
             trickle,
+            max_burst,
         }
     }
 
@@ -258,6 +275,18 @@ impl Connection {
                 Err(_) => return Err(End::Gone),
             };
             self.partial.extend_from_slice(&buf[..n]);
+            if let Some(max) = self.max_burst {
+                // Every complete line here arrived in this read: lines of earlier reads
+                // were all handled before it.
+                let burst = memchr::memchr_iter(b'\n', &self.partial).count();
+                if burst > max {
+                    for line in self.partial.split_inclusive(|&b| b == b'\n').take(burst) {
+                        self.record(line);
+                    }
+                    self.shared.pipelining_drops.fetch_add(1, Ordering::SeqCst);
+                    return Err(End::Abort);
+                }
+            }
             while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.partial.drain(..=end).collect();
                 self.record(&line);
@@ -413,9 +442,15 @@ impl Connection {
     /// Returns whether TLS started.
     fn drain(&mut self, command: Option<&Command>) -> Result<bool, End> {
         let mut first = true;
+        let mut cut: Option<RetrCut> = None;
         loop {
             match self.session.progress() {
                 ServerAction::Send(mut bytes) => {
+                    if let Some(cut) = &mut cut {
+                        self.out.extend_from_slice(&bytes);
+                        cut.sent(self, bytes.len())?;
+                        continue;
+                    }
                     if std::mem::take(&mut first) {
                         self.awaiting_sasl = is_challenge(&bytes);
                         if matches!(command, Some(Command::Capa))
@@ -435,6 +470,24 @@ impl Connection {
                             self.flush()?;
                             return Err(End::Abort);
                         }
+                        if let Some(Command::Retr(msg)) = command
+                            && bytes.starts_with(b"+OK")
+                            && let Some(offset) = self.take_retr_cut(*msg)
+                        {
+                            let status = bytes
+                                .iter()
+                                .position(|&b| b == b'\n')
+                                .map_or(bytes.len(), |i| i + 1);
+                            let mut state = RetrCut {
+                                limit: status.saturating_add(offset),
+                                len: 0,
+                                terminator: if self.lf_only { 2 } else { 3 },
+                            };
+                            self.out.extend_from_slice(&bytes);
+                            state.sent(self, bytes.len())?;
+                            cut = Some(state);
+                            continue;
+                        }
                     }
                     self.out.extend_from_slice(&bytes);
                     if self.out.len() >= CHUNK {
@@ -449,9 +502,35 @@ impl Connection {
                     self.flush()?;
                     return Err(End::Close);
                 }
-                ServerAction::NeedInput => return Ok(false),
+                ServerAction::NeedInput => {
+                    if let Some(cut) = cut {
+                        return Err(cut.finish(self));
+                    }
+                    return Ok(false);
+                }
             }
         }
+    }
+
+    /// Claims a [`Fault::CloseDuringRetr`] for message `msg` of this session's snapshot
+    /// and returns its offset.
+    fn take_retr_cut(&mut self, msg: u32) -> Option<usize> {
+        let uid = self.session.backend().uid_of(msg)?.as_str().to_owned();
+        match self.take(
+            |f| matches!(f, Fault::CloseDuringRetr { uid: u, .. } if *u == uid),
+            true,
+        )? {
+            Fault::CloseDuringRetr { offset, .. } => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// Writes all pending responses but their last `keep` bytes.
+    fn flush_keeping(&mut self, keep: usize) -> Result<(), End> {
+        let tail = self.out.split_off(self.out.len().saturating_sub(keep));
+        self.flush()?;
+        self.out = tail;
+        Ok(())
     }
 
     /// Sends the `+OK` to STLS (with injected bytes, if that fault is set) and does the
@@ -539,6 +618,62 @@ impl Connection {
     }
 }
 
+/// A RETR response being cut by [`Fault::CloseDuringRetr`]. Its last bytes stay unsent
+/// until more follow, because the session's last chunk ends with the terminating line,
+/// which must never go out.
+struct RetrCut {
+    /// Response bytes (status line included) that may be sent.
+    limit: usize,
+    /// Response bytes produced so far, all in or through `out`.
+    len: usize,
+    /// The length of the terminating line: `.` and the profile's line end.
+    terminator: usize,
+}
+
+impl RetrCut {
+    /// `added` more response bytes were appended to `conn.out`. Err once it is cut.
+    fn sent(&mut self, conn: &mut Connection, added: usize) -> Result<(), End> {
+        self.len += added;
+        // Only bytes followed by at least a terminator's worth cannot be the terminator.
+        if self.len.saturating_sub(self.terminator) > self.limit {
+            return Err(self.cut(conn, self.limit));
+        }
+        if conn.out.len() >= CHUNK {
+            conn.flush_keeping(self.terminator)?;
+        }
+        Ok(())
+    }
+
+    /// The response is complete: the body fitted below the offset. Cut before its
+    /// terminating line.
+    fn finish(self, conn: &mut Connection) -> End {
+        let keep = self.limit.min(self.len.saturating_sub(self.terminator));
+        self.cut(conn, keep)
+    }
+
+    /// Sends only the first `keep` response bytes, then aborts. What was flushed is
+    /// never beyond `keep`: flushes hold back a terminator's worth and happen only while
+    /// the response is within its limit.
+    fn cut(&self, conn: &mut Connection, keep: usize) -> End {
+        let excess = self.len - keep;
+        let end = conn.out.len().saturating_sub(excess);
+        conn.out.truncate(end);
+        match conn.flush() {
+            Ok(()) => End::Abort,
+            Err(end) => end,
+        }
+    }
+}
+
+/// The delay in whole seconds for CAPA, rounded up so that a client waiting that long
+/// is never early.
+fn whole_seconds(delay: Duration) -> u32 {
+    let seconds = delay
+        .as_secs()
+        .saturating_add(u64::from(delay.subsec_nanos() > 0));
+    u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
 /// Half-closes and waits briefly for the client to close, so that our last response is
 /// not destroyed by a reset caused by unread client data.
 fn linger(tcp: &TcpStream) {
@@ -608,6 +743,15 @@ mod tests {
         assert!(cut > b"+OK 10 octets\r\n".len());
         assert!(cut < response.len() - 3);
         assert_eq!(truncation_point(b"+OK 0 messages\r\n.\r\n"), 16);
+    }
+
+    #[test]
+    fn login_delay_is_advertised_rounded_up() {
+        assert_eq!(whole_seconds(Duration::ZERO), 0);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(3600)), 3600);
+        assert_eq!(whole_seconds(Duration::from_millis(2500)), 3);
+        assert_eq!(whole_seconds(Duration::MAX), u32::MAX);
     }
 
     #[test]

@@ -43,6 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use pop3_proto::Uid;
 use pop3_proto::sasl::MechanismKind;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -80,6 +81,8 @@ struct Shared {
     connections: AtomicUsize,
     bytes_sent: AtomicU64,
     largest_write: AtomicUsize,
+    /// Connections dropped by [`Profile::BreaksPipelining`].
+    pipelining_drops: AtomicUsize,
     shutdown: AtomicBool,
     /// Live connections: a handle on each socket (to shut it down) and its thread.
     live: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
@@ -115,6 +118,7 @@ pub struct TestServerBuilder {
     untrusted: bool,
     greeting: String,
     idle_timeout: Duration,
+    expunges: Vec<(String, usize)>,
 }
 
 impl Default for TestServerBuilder {
@@ -136,6 +140,7 @@ impl Default for TestServerBuilder {
             untrusted: false,
             greeting: "pop3-testkit ready.".into(),
             idle_timeout: Duration::from_secs(60),
+            expunges: Vec::new(),
         }
     }
 }
@@ -222,6 +227,20 @@ impl TestServerBuilder {
         self
     }
 
+    /// Makes the message with this UID disappear for later sessions, as if another
+    /// client expunged it between logins: right after the `logins`-th successful login
+    /// (counted from the start, by any session) has taken its snapshot, the message is
+    /// removed from the maildrop. That session and earlier ones still list it and can
+    /// RETR it from their snapshot (as with Dovecot); sessions logging in later do not
+    /// see it. With `1`, the first session sees the message and no other does; with `0`
+    /// it is gone before the first login. [`try_start`](Self::try_start) fails if no
+    /// message has this UID. To remove a message at a moment of the test's choosing,
+    /// see [`Maildrop::remove`].
+    pub fn expunge_after_logins(mut self, uid: impl Into<String>, logins: usize) -> Self {
+        self.expunges.push((uid.into(), logins));
+        self
+    }
+
     /// Starts the server.
     ///
     /// # Panics
@@ -247,6 +266,16 @@ impl TestServerBuilder {
                     maildrop.push(data);
                 }
             }
+        }
+        for (uid, logins) in self.expunges {
+            let known = Uid::new(&uid).ok().filter(|_| maildrop.contains(&uid));
+            let Some(uid) = known else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("expunge_after_logins: no message has the UID {uid:?}"),
+                ));
+            };
+            maildrop.expunge_after_logins(uid, logins);
         }
         let certificates = if self.untrusted {
             TestCertificates::generate_untrusted()
@@ -284,6 +313,7 @@ impl TestServerBuilder {
             connections: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
             largest_write: AtomicUsize::new(0),
+            pipelining_drops: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
         });
@@ -446,6 +476,35 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(5));
         }
         true
+    }
+
+    /// How many logins succeeded (the maildrop was opened), by any session, on both
+    /// ports. Wrong credentials and refused logins do not count.
+    pub fn logins(&self) -> usize {
+        self.shared.maildrop.stats().logins
+    }
+
+    /// How many logins with good credentials were refused for now: `[IN-USE]`
+    /// ([`Profile::LockSession`]) or `[LOGIN-DELAY]` ([`Profile::LoginDelay`]).
+    pub fn refused_logins(&self) -> usize {
+        self.shared.maildrop.stats().refused
+    }
+
+    /// How many sessions are logged in now: logged in, and not yet ended by QUIT or a
+    /// closed connection.
+    pub fn logged_in_sessions(&self) -> usize {
+        self.shared.maildrop.stats().open
+    }
+
+    /// The most sessions that were logged in at the same time, since the start.
+    pub fn max_concurrent_sessions(&self) -> usize {
+        self.shared.maildrop.stats().max_open
+    }
+
+    /// How many connections [`Profile::BreaksPipelining`] dropped because too many
+    /// commands arrived at once.
+    pub fn pipelining_drops(&self) -> usize {
+        self.shared.pipelining_drops.load(Ordering::SeqCst)
     }
 
     /// Every line clients sent, without line ends, across sessions in the order they

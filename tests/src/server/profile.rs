@@ -34,6 +34,28 @@ pub enum Profile {
     /// An RFC 1939-only server: no CAPA (answered with `-ERR`). STLS still works for a
     /// client that tries it blindly.
     Rfc1939Only,
+    /// RFC 6856: CAPA lists `UTF8 USER` and the UTF8 command is accepted before login.
+    Utf8,
+    /// RFC 2449 `LOGIN-DELAY`: CAPA lists `LOGIN-DELAY <seconds>` (the delay rounded
+    /// up), and a login with good credentials less than this long after the previous
+    /// successful login on the maildrop, by any session, is refused with
+    /// `-ERR [LOGIN-DELAY] ...`. The first login always works; refused logins do not
+    /// restart the delay. Tests need no clock: a long delay (an hour) keeps every later
+    /// login inside it, [`Duration::ZERO`] advertises the capability and refuses nothing.
+    /// With [`LockSession`](Self::LockSession) too, `[IN-USE]` is checked first.
+    LoginDelay(Duration),
+    /// Advertises PIPELINING but cannot take it, as some real servers: when more than
+    /// `max_burst` complete command lines (SASL responses included) arrive in one read,
+    /// the server closes the connection abruptly, answering none of them. A lockstep
+    /// client (one command in flight) never sends more than one line at a time, so it
+    /// works as ever; a login that pipelines USER with PASS is a burst too.
+    /// [`TestServer::pipelining_drops`](super::TestServer::pipelining_drops) counts the
+    /// connections dropped this way. Combined with
+    /// [`NoPipelining`](Self::NoPipelining), PIPELINING is not advertised.
+    BreaksPipelining {
+        /// The most command lines one read may bring; 0 drops on any command.
+        max_burst: usize,
+    },
 }
 
 /// A misbehaviour injected into sessions, to test how clients cope.
@@ -46,7 +68,9 @@ pub enum Profile {
 #[non_exhaustive]
 pub enum Fault {
     /// Send this many bytes (server to client, greeting included, counted before TLS
-    /// encryption), then close the connection abruptly.
+    /// encryption), then close the connection abruptly. The greeting and login vary in
+    /// length; to cut inside a given message's body, use
+    /// [`CloseDuringRetr`](Self::CloseDuringRetr).
     CloseAfterBytes(usize),
     /// Append these bytes to the `+OK` answering STLS, in the same write (the "NO
     /// STARTTLS" command injection attack), then proceed with the TLS handshake. A
@@ -71,4 +95,18 @@ pub enum Fault {
     HugeStatusLine(usize),
     /// Close the connection (gracefully) once this many commands have been answered.
     CloseAfterCommands(usize),
+    /// Close the connection abruptly in the middle of the RETR of the message with this
+    /// UID, after its `+OK` line and `offset` bytes of its body as sent (dot-stuffed,
+    /// with the profile's line ends). The terminating `.` line is never sent: an offset
+    /// at or past the end of the body cuts just before it. The message is named by UID
+    /// because message numbers differ between sessions. Acts once per connection; with
+    /// [`fault_once`](super::TestServerBuilder::fault_once), only in the first
+    /// connection that retrieves the message, so that a retry on a new connection gets
+    /// it whole.
+    CloseDuringRetr {
+        /// The UID of the message whose retrieval is cut.
+        uid: String,
+        /// Body bytes sent before the cut.
+        offset: usize,
+    },
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use pop3_net::transport::Runtime;
-use pop3_net::{
+use pop3_session::transport::Runtime;
+use pop3_session::{
     AsyncBodySink, AsyncSession, BlockingDial, BlockingSession, BodySink, ConnectOptions, Dial,
     Error, Login, Pipelining, Task,
 };
@@ -80,11 +80,11 @@ impl<C: BlockingSession + Send> AsyncSession for Blocking<C> {
         std::future::ready(self.0.run(task, &mut BlockOn(sink)))
     }
 
-    fn protocol(&self) -> &pop3_net::proto::Client {
+    fn protocol(&self) -> &pop3_session::proto::Client {
         self.0.protocol()
     }
 
-    fn tls_info(&self) -> Option<pop3_net::TlsInfo> {
+    fn tls_info(&self) -> Option<pop3_session::TlsInfo> {
         self.0.tls_info()
     }
 }
@@ -101,7 +101,7 @@ impl<C: BlockingDial + Send> Dial for Blocking<C> {
 struct BlockOn<'a, K: ?Sized>(&'a mut K);
 
 impl<K: AsyncBodySink + ?Sized> BodySink for BlockOn<'_, K> {
-    fn body(&mut self, event: pop3_net::BodyEvent) -> io::Result<()> {
+    fn body(&mut self, event: pop3_session::BodyEvent) -> io::Result<()> {
         let mut future = std::pin::pin!(self.0.body(event));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         match future.as_mut().poll(&mut cx) {
@@ -138,7 +138,7 @@ pub fn on_blocking<F: Future>(future: F) -> F::Output {
 /// Options for a loopback server trusting `ca_pem`.
 pub fn options(
     addr: std::net::SocketAddr,
-    mode: pop3_net::TlsMode,
+    mode: pop3_session::TlsMode,
     ca_pem: &str,
 ) -> ConnectOptions {
     ConnectOptions::new(addr.ip().to_string())
@@ -218,9 +218,9 @@ pub trait Target: Sized {
     fn methods(&self) -> Vec<&'static str>;
 
     /// Options for the given TLS mode.
-    fn options(&self, mode: pop3_net::TlsMode) -> ConnectOptions {
+    fn options(&self, mode: pop3_session::TlsMode) -> ConnectOptions {
         let addr = match mode {
-            pop3_net::TlsMode::Implicit => self.tls_addr(),
+            pop3_session::TlsMode::Implicit => self.tls_addr(),
             _ => self.plain_addr(),
         };
         options(addr, mode, self.ca_pem())
@@ -307,8 +307,8 @@ impl Target for pop3_testkit::Dovecot {
 }
 
 /// The method for a name reported by `LoginOutcome`.
-pub fn method(name: &str) -> pop3_net::AuthMethod {
-    use pop3_net::{AuthMethod, MechanismKind};
+pub fn method(name: &str) -> pop3_session::AuthMethod {
+    use pop3_session::{AuthMethod, MechanismKind};
     match name {
         "USER" => AuthMethod::User,
         "APOP" => AuthMethod::Apop,

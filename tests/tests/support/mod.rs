@@ -95,9 +95,19 @@ impl Conn {
 
     /// An implicit-TLS connection; the handshake is done here (and fails here).
     pub fn implicit(addr: SocketAddr, tls: Arc<ClientConfig>) -> io::Result<Self> {
+        Self::implicit_with(addr, tls, Config::new())
+    }
+
+    /// An implicit-TLS connection with a client configuration (its TLS mode is set to
+    /// implicit).
+    pub fn implicit_with(
+        addr: SocketAddr,
+        tls: Arc<ClientConfig>,
+        config: Config,
+    ) -> io::Result<Self> {
         let stream = handshake(tcp(addr)?, &tls)?;
         Ok(Self {
-            client: Client::new(Config::new().tls(TlsMode::Implicit)),
+            client: Client::new(config.tls(TlsMode::Implicit)),
             transport: Transport::Tls(Box::new(stream)),
             tls,
         })

@@ -57,7 +57,7 @@ impl fmt::Debug for TlsCache {
 /// named [`ConnectOptions::dangerous_accept_invalid_certificates`].
 ///
 /// ```
-/// use pop3_net::{ConnectOptions, TlsMode};
+/// use pop3_session::{ConnectOptions, TlsMode};
 /// use std::time::Duration;
 ///
 /// let options = ConnectOptions::new("pop.example.com")

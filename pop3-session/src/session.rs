@@ -5,10 +5,11 @@ use std::future::Future;
 use std::io;
 
 use pop3_proto::task::{
-    Capa, Dele, DeleMany, List, ListOne, Login, LoginOutcome, Noop, Outcome, Quit, QuitOutcome,
-    Retr, RetrMany, Rset, Stat, Task, Top, TopMany, Uidl, UidlOne,
+    Capa, Dele, DeleMany, Entry, List, ListOne, Login, LoginOutcome, Noop, Outcome, Quit,
+    QuitOutcome, Retr, RetrMany, Rset, SetPipelining, Snapshot, Stat, Task, Top, TopMany, Uidl,
+    UidlOne,
 };
-use pop3_proto::{Capabilities, Client, Greeting, Status};
+use pop3_proto::{Capabilities, Client, Greeting, Pipelining, Status};
 use pop3_proto::{MaildropSize, ScanListing, UidListing};
 
 use crate::sink::{Collect, IoWriterSink, WriterSink};
@@ -22,7 +23,7 @@ use crate::{AsyncBodySink, BodySink, Discard, Error, TlsInfo};
 /// every operation is a provided method over it. Every future is `Send`.
 ///
 /// ```no_run
-/// use pop3_net::{AsyncSession, Error};
+/// use pop3_session::{AsyncSession, Error};
 ///
 /// /// Works on any runtime's session.
 /// async fn sizes(session: &mut impl AsyncSession) -> Result<u64, Error> {
@@ -109,6 +110,19 @@ pub trait AsyncSession: Send {
     /// `UIDL msg`: one message's unique-id.
     fn uidl_one(&mut self, msg: u32) -> impl Future<Output = Result<UidListing, Error>> + Send {
         async move { self.run(UidlOne::new(msg), &mut Discard).await }
+    }
+
+    /// `UIDL` and `LIST` pipelined: every message's number, UID and size.
+    fn snapshot(&mut self) -> impl Future<Output = Result<Vec<Entry>, Error>> + Send {
+        async move { self.run(Snapshot::new(), &mut Discard).await }
+    }
+
+    /// Changes the pipelining policy from the next command on (sends nothing).
+    fn set_pipelining(
+        &mut self,
+        pipelining: Pipelining,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async move { self.run(SetPipelining(pipelining), &mut Discard).await }
     }
 
     /// `RETR msg`, streamed into `writer` (the runtime's `AsyncWrite`) in large blocks,
@@ -231,7 +245,7 @@ pub trait AsyncSession: Send {
 /// client is.
 ///
 /// ```no_run
-/// use pop3_net::{BlockingSession, Error};
+/// use pop3_session::{BlockingSession, Error};
 ///
 /// fn sizes(session: &mut impl BlockingSession) -> Result<u64, Error> {
 ///     Ok(session.stat()?.octets)
@@ -302,6 +316,16 @@ pub trait BlockingSession {
     /// `UIDL msg`: one message's unique-id.
     fn uidl_one(&mut self, msg: u32) -> Result<UidListing, Error> {
         self.run(UidlOne::new(msg), &mut Discard)
+    }
+
+    /// `UIDL` and `LIST` pipelined: every message's number, UID and size.
+    fn snapshot(&mut self) -> Result<Vec<Entry>, Error> {
+        self.run(Snapshot::new(), &mut Discard)
+    }
+
+    /// Changes the pipelining policy from the next command on (sends nothing).
+    fn set_pipelining(&mut self, pipelining: Pipelining) -> Result<(), Error> {
+        self.run(SetPipelining(pipelining), &mut Discard)
     }
 
     /// `RETR msg`, streamed into `writer` in large blocks, never held in memory.

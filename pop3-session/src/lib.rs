@@ -15,7 +15,7 @@
 //! returns, so applications depend on one adapter only.
 //!
 //! ```
-//! use pop3_net::{ConnectOptions, TlsMode};
+//! use pop3_session::{ConnectOptions, TlsMode};
 //! use std::time::Duration;
 //!
 //! let options = ConnectOptions::new("pop.example.com")
@@ -44,7 +44,7 @@ pub use transport::TlsInfo;
 // adapter in Cargo.toml. The adapters re-export all of this.
 pub use pop3_proto::sasl::{Mechanism, MechanismKind};
 pub use pop3_proto::task::{
-    AuthMethod, BodyEvent, Login, LoginOutcome, Outcome, QuitOutcome, Task,
+    AuthMethod, BodyEvent, Entry, Login, LoginOutcome, Outcome, QuitOutcome, Task,
 };
 pub use pop3_proto::{MaildropSize, ScanListing, UidListing};
 /// The whole protocol core, for what the curated items above do not cover (the

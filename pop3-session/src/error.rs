@@ -72,6 +72,9 @@ pub enum ErrorKind {
     Sink,
     /// Invalid options.
     Config,
+    /// The server refused for now (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`): retry
+    /// later; the credentials are not in doubt.
+    Temporary,
     /// A bug in these crates: an internal invariant did not hold.
     Internal,
 }
@@ -88,6 +91,7 @@ impl Error {
                 P::Refused => ErrorKind::Refused,
                 P::Closed => ErrorKind::Closed,
                 P::Internal => ErrorKind::Internal,
+                P::Temporary => ErrorKind::Temporary,
                 // Protocol, and kinds added later.
                 _ => ErrorKind::Protocol,
             },

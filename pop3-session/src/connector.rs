@@ -44,8 +44,8 @@ pub trait BlockingDial: BlockingSession + Sized {
 /// dials with the options, then runs a copy of the login.
 ///
 /// ```no_run
-/// # async fn example<S: pop3_net::Dial>() -> Result<(), pop3_net::Error> {
-/// use pop3_net::{ConnectOptions, Connector, LoginConnector};
+/// # async fn example<S: pop3_session::Dial>() -> Result<(), pop3_session::Error> {
+/// use pop3_session::{ConnectOptions, Connector, LoginConnector};
 /// use pop3_proto::task::Login;
 ///
 /// let connector = LoginConnector::<S>::new(

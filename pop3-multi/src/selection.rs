@@ -1,0 +1,66 @@
+//! Which messages a run is about.
+
+use std::collections::HashSet;
+
+use pop3_session::Entry;
+
+/// Which messages a run is about: all of them, or those with these UIDs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// Every message on the server.
+    #[default]
+    All,
+    /// The messages with these UIDs (unknown ones are reported).
+    Uids(Vec<String>),
+}
+
+impl Selection {
+    /// The entries of a snapshot this selects, and the UIDs asked for that it lacks.
+    pub(crate) fn apply<'a>(&self, entries: &'a [Entry]) -> (Vec<&'a Entry>, Vec<String>) {
+        match self {
+            Self::All => (entries.iter().collect(), Vec::new()),
+            Self::Uids(uids) => {
+                let wanted: HashSet<&str> = uids.iter().map(String::as_str).collect();
+                let present: HashSet<&str> = entries.iter().map(|e| e.uid.as_str()).collect();
+                let selected = entries
+                    .iter()
+                    .filter(|e| wanted.contains(e.uid.as_str()))
+                    .collect();
+                let mut unknown: Vec<String> = uids
+                    .iter()
+                    .filter(|u| !present.contains(u.as_str()))
+                    .cloned()
+                    .collect();
+                unknown.dedup();
+                (selected, unknown)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pop3_session::Uid;
+
+    use super::*;
+
+    fn entry(msg: u32, uid: &str) -> Entry {
+        Entry {
+            msg,
+            uid: Uid::new(uid).expect("uid"),
+            size: 10,
+        }
+    }
+
+    #[test]
+    fn uids_select_and_unknown_ones_are_reported() {
+        let entries = [entry(1, "a"), entry(2, "b"), entry(3, "c")];
+        let (selected, unknown) = Selection::All.apply(&entries);
+        assert_eq!((selected.len(), unknown.len()), (3, 0));
+        let uids = Selection::Uids(vec!["c".into(), "zz".into(), "a".into()]);
+        let (selected, unknown) = uids.apply(&entries);
+        let msgs: Vec<u32> = selected.iter().map(|e| e.msg).collect();
+        assert_eq!(msgs, [1, 3]);
+        assert_eq!(unknown, ["zz"]);
+    }
+}

@@ -1,0 +1,378 @@
+//! The three kinds of run: what a session does with a batch of jobs.
+
+use std::collections::HashMap;
+use std::io;
+
+use pop3_session::{AsyncBodySink, AsyncSession, BodyEvent, Error, Uid};
+use pop3_store::{Account, AsyncMessageWriter, AsyncStore, Pending};
+
+use crate::engine::{Numbers, Shared, Work, lock};
+use crate::headers::{MAX_HEADER, MessageInfo};
+use crate::plan::{Failure, Job, SessionId};
+use crate::progress::ProgressEvent;
+use crate::report::DeletionOutcome;
+
+/// Records what the server refused in a batch.
+fn refusals(outcomes: &[pop3_session::Outcome], jobs: &HashMap<u32, Job>, shared: &Shared<'_>) {
+    for outcome in outcomes {
+        if let (Err(status), Some(job)) = (&outcome.result, jobs.get(&outcome.msg)) {
+            lock(&shared.plan).failed(&job.uid, Failure::Refused(status.to_string()));
+        }
+    }
+}
+
+/// `fetch`: RETR into the store; DELE what is durable when asked.
+pub(crate) struct FetchWork<'a> {
+    pub(crate) store: &'a AsyncStore,
+    pub(crate) account: &'a Account,
+    pub(crate) delete: bool,
+    /// Durable before this run and selected: deleted by the first session.
+    pub(crate) recorded_before: Vec<Uid>,
+    /// Commits not yet known durable, by session: (uid, bytes, ticket).
+    pending: std::sync::Mutex<Vec<(SessionId, Uid, u64, Pending)>>,
+    /// Messages stored durably: uid, bytes, session.
+    pub(crate) stored: std::sync::Mutex<Vec<(Uid, u64, SessionId)>>,
+}
+
+impl<'a> FetchWork<'a> {
+    pub(crate) fn new(
+        store: &'a AsyncStore,
+        account: &'a Account,
+        delete: bool,
+        recorded_before: Vec<Uid>,
+    ) -> Self {
+        Self {
+            store,
+            account,
+            delete,
+            recorded_before,
+            pending: std::sync::Mutex::new(Vec::new()),
+            stored: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits for the commits of `session` (every session when `None`) to be durable.
+    async fn settle_commits(&self, session: Option<SessionId>, shared: &Shared<'_>) -> Vec<Uid> {
+        let mine: Vec<(SessionId, Uid, u64, Pending)> = {
+            let mut pending = lock(&self.pending);
+            let (mine, rest) = pending
+                .drain(..)
+                .partition(|(s, ..)| session.is_none_or(|wanted| *s == wanted));
+            *pending = rest;
+            mine
+        };
+        let mut durable = Vec::new();
+        for (id, uid, bytes, ticket) in mine {
+            match ticket.await {
+                Ok(_) => {
+                    lock(&shared.plan).delivered(id, &uid);
+                    lock(&self.stored).push((uid.clone(), bytes, id));
+                    shared.report(&ProgressEvent::Message {
+                        session: id,
+                        uid: uid.clone(),
+                        bytes,
+                    });
+                    durable.push(uid);
+                }
+                Err(e) => lock(&shared.plan).failed(&uid, Failure::Store(e.to_string())),
+            }
+        }
+        durable
+    }
+}
+
+/// Streams each message of a batch into its own store writer.
+struct StoreSink<'s, 'a> {
+    work: &'s FetchWork<'a>,
+    shared: &'s Shared<'s>,
+    id: SessionId,
+    jobs: &'s HashMap<u32, Job>,
+    current: Option<(Uid, AsyncMessageWriter, u64)>,
+}
+
+impl StoreSink<'_, '_> {
+    fn fail(&mut self, uid: &Uid, error: &pop3_store::StoreError) {
+        // Dropping the writer aborts it: nothing of the message is left behind.
+        self.current = None;
+        lock(&self.shared.plan).failed(uid, Failure::Store(error.to_string()));
+    }
+}
+
+impl AsyncBodySink for StoreSink<'_, '_> {
+    async fn body(&mut self, event: BodyEvent) -> io::Result<()> {
+        match event {
+            BodyEvent::Start { msg, .. } => {
+                self.current = None;
+                if let Some(job) = self.jobs.get(&msg) {
+                    lock(&self.shared.plan).receiving(self.id, &job.uid);
+                    match self
+                        .work
+                        .store
+                        .begin(self.work.account, job.uid.as_str())
+                        .await
+                    {
+                        Ok(writer) => self.current = Some((job.uid.clone(), writer, 0)),
+                        Err(e) => self.fail(&job.uid.clone(), &e),
+                    }
+                }
+            }
+            BodyEvent::Data { chunk, .. } => {
+                if let Some((uid, writer, bytes)) = &mut self.current {
+                    *bytes += chunk.len() as u64;
+                    if let Err(e) = writer.write(&chunk).await {
+                        let uid = uid.clone();
+                        self.fail(&uid, &e);
+                    }
+                }
+            }
+            BodyEvent::End { .. } => {
+                if let Some((uid, writer, bytes)) = self.current.take() {
+                    match writer.commit().await {
+                        Ok(ticket) => {
+                            lock(&self.shared.plan).committing(self.id, &uid);
+                            lock(&self.work.pending).push((self.id, uid, bytes, ticket));
+                        }
+                        Err(e) => self.fail(&uid, &e),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl<S: AsyncSession> Work<S> for FetchWork<'_> {
+    async fn batch(
+        &self,
+        session: &mut S,
+        id: SessionId,
+        batch: Vec<(u32, Job)>,
+        shared: &Shared<'_>,
+    ) -> Result<(), Error> {
+        let msgs: Vec<u32> = batch.iter().map(|(msg, _)| *msg).collect();
+        let jobs: HashMap<u32, Job> = batch.into_iter().collect();
+        let mut sink = StoreSink {
+            work: self,
+            shared,
+            id,
+            jobs: &jobs,
+            current: None,
+        };
+        // A message cut off by a failure is dropped with its writer (aborted).
+        let outcomes = session.retr_many(&msgs, &mut sink).await?;
+        refusals(&outcomes, &jobs, shared);
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        session: &mut S,
+        id: SessionId,
+        numbers: &Numbers,
+        shared: &Shared<'_>,
+    ) -> Result<Vec<Uid>, Error> {
+        let mut durable = self.settle_commits(Some(id), shared).await;
+        if !self.delete {
+            return Ok(Vec::new());
+        }
+        if id == SessionId(0) {
+            durable.extend(self.recorded_before.iter().cloned());
+        }
+        // DELE only now: every message named is durable and recorded.
+        let mut by_msg = HashMap::new();
+        for uid in durable {
+            match numbers.get(&uid) {
+                Some(&msg) => {
+                    by_msg.insert(msg, uid);
+                }
+                None => shared.deletion(
+                    &uid,
+                    DeletionOutcome::NotSent("not in this session's snapshot".into()),
+                ),
+            }
+        }
+        let mut msgs: Vec<u32> = by_msg.keys().copied().collect();
+        msgs.sort_unstable();
+        for uid in by_msg.values() {
+            shared.deletion(
+                uid,
+                DeletionOutcome::RolledBack("the session ended before QUIT".into()),
+            );
+        }
+        let outcomes = session.dele_many(&msgs).await?;
+        let mut accepted = Vec::new();
+        for outcome in outcomes {
+            let Some(uid) = by_msg.get(&outcome.msg) else {
+                continue;
+            };
+            match outcome.result {
+                Ok(()) => accepted.push(uid.clone()),
+                Err(status) => shared.deletion(uid, DeletionOutcome::Refused(status.to_string())),
+            }
+        }
+        Ok(accepted)
+    }
+
+    async fn settle(&self, shared: &Shared<'_>) {
+        // Messages received whole by sessions that then failed are delivered all the same.
+        self.settle_commits(None, shared).await;
+    }
+}
+
+/// `list_messages`: `TOP n 0` and the parsed headers.
+pub(crate) struct ListWork {
+    /// Number and size of each UID in the snapshot the run was planned from.
+    pub(crate) planned: HashMap<Uid, (u32, u64)>,
+    pub(crate) infos: std::sync::Mutex<Vec<MessageInfo>>,
+}
+
+/// Keeps each message's header block, bounded.
+struct HeaderSink<'s> {
+    work: &'s ListWork,
+    shared: &'s Shared<'s>,
+    id: SessionId,
+    jobs: &'s HashMap<u32, Job>,
+    current: Vec<u8>,
+}
+
+impl AsyncBodySink for HeaderSink<'_> {
+    fn body(&mut self, event: BodyEvent) -> impl Future<Output = io::Result<()>> + Send {
+        match event {
+            BodyEvent::Start { msg, .. } => {
+                self.current.clear();
+                if let Some(job) = self.jobs.get(&msg) {
+                    lock(&self.shared.plan).receiving(self.id, &job.uid);
+                }
+            }
+            BodyEvent::Data { chunk, .. } => {
+                let room = MAX_HEADER.saturating_sub(self.current.len());
+                self.current
+                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            BodyEvent::End { msg } => {
+                if let Some(job) = self.jobs.get(&msg) {
+                    let (number, size) = self
+                        .work
+                        .planned
+                        .get(&job.uid)
+                        .copied()
+                        .unwrap_or((msg, job.size));
+                    let info = MessageInfo::parse(number, job.uid.clone(), size, &self.current);
+                    lock(&self.work.infos).push(info);
+                    let mut plan = lock(&self.shared.plan);
+                    plan.committing(self.id, &job.uid);
+                    plan.delivered(self.id, &job.uid);
+                    drop(plan);
+                    self.shared.report(&ProgressEvent::Message {
+                        session: self.id,
+                        uid: job.uid.clone(),
+                        bytes: size,
+                    });
+                }
+            }
+            _ => {}
+        }
+        std::future::ready(Ok(()))
+    }
+}
+
+impl<S: AsyncSession> Work<S> for ListWork {
+    async fn batch(
+        &self,
+        session: &mut S,
+        id: SessionId,
+        batch: Vec<(u32, Job)>,
+        shared: &Shared<'_>,
+    ) -> Result<(), Error> {
+        let msgs: Vec<u32> = batch.iter().map(|(msg, _)| *msg).collect();
+        let jobs: HashMap<u32, Job> = batch.into_iter().collect();
+        let mut sink = HeaderSink {
+            work: self,
+            shared,
+            id,
+            jobs: &jobs,
+            current: Vec::new(),
+        };
+        let outcomes = session.top_many(&msgs, 0, &mut sink).await?;
+        refusals(&outcomes, &jobs, shared);
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        _: &mut S,
+        _: SessionId,
+        _: &Numbers,
+        _: &Shared<'_>,
+    ) -> Result<Vec<Uid>, Error> {
+        Ok(Vec::new())
+    }
+
+    async fn settle(&self, _: &Shared<'_>) {}
+}
+
+/// `delete`: DELE, committed by each session's QUIT.
+pub(crate) struct DeleteWork {
+    /// UIDs whose DELE each session's server accepted, committed at its QUIT.
+    accepted: std::sync::Mutex<HashMap<SessionId, Vec<Uid>>>,
+}
+
+impl DeleteWork {
+    pub(crate) fn new() -> Self {
+        Self {
+            accepted: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<S: AsyncSession> Work<S> for DeleteWork {
+    async fn batch(
+        &self,
+        session: &mut S,
+        id: SessionId,
+        batch: Vec<(u32, Job)>,
+        shared: &Shared<'_>,
+    ) -> Result<(), Error> {
+        let msgs: Vec<u32> = batch.iter().map(|(msg, _)| *msg).collect();
+        let jobs: HashMap<u32, Job> = batch.into_iter().collect();
+        let outcomes = session.dele_many(&msgs).await?;
+        for outcome in outcomes {
+            let Some(job) = jobs.get(&outcome.msg) else {
+                continue;
+            };
+            match outcome.result {
+                // Still running in the plan: if the session fails before QUIT the
+                // deletion is rolled back, and another session deletes it.
+                Ok(()) => lock(&self.accepted)
+                    .entry(id)
+                    .or_default()
+                    .push(job.uid.clone()),
+                Err(status) => {
+                    let reason = status.to_string();
+                    shared.deletion(&job.uid, DeletionOutcome::Refused(reason.clone()));
+                    lock(&shared.plan).failed(&job.uid, Failure::Refused(reason));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        _: &mut S,
+        id: SessionId,
+        _: &Numbers,
+        shared: &Shared<'_>,
+    ) -> Result<Vec<Uid>, Error> {
+        let accepted = lock(&self.accepted).remove(&id).unwrap_or_default();
+        let mut plan = lock(&shared.plan);
+        for uid in &accepted {
+            plan.committing(id, uid);
+            plan.delivered(id, uid);
+        }
+        Ok(accepted)
+    }
+
+    async fn settle(&self, _: &Shared<'_>) {}
+}

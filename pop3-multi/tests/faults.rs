@@ -1,0 +1,304 @@
+//! The coordinator against servers that misbehave, on every driver: every selected
+//! message stored exactly once and whole, nothing deleted early, the run completing on
+//! what the server allows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Events, Fetch, Runner, Target2, on_every_runner};
+use pop3_multi::{MultiConnectionMode, MultiOptions, ProgressEvent};
+use pop3_testkit::{Fault, Profile, TestServer, TestServerBuilder, mailbox};
+
+fn enabled(n: usize) -> MultiOptions {
+    MultiOptions::new()
+        .mode(MultiConnectionMode::Enable)
+        .connections(n)
+}
+
+fn sessions_opened(events: &Events) -> usize {
+    events
+        .all()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::SessionOpened(_)))
+        .count()
+}
+
+/// Fetches everything from a server built by `build` with `options`; checks every
+/// message arrived exactly once, byte for byte, with nothing else in the directory.
+fn fetch_all_exactly_once(
+    runner: Runner,
+    messages: &[Vec<u8>],
+    build: impl Fn(TestServerBuilder) -> TestServerBuilder,
+    options: MultiOptions,
+) -> (pop3_multi::FetchReport, Events) {
+    let (report, events, _) = fetch_all_from(runner, messages, build, options);
+    (report, events)
+}
+
+/// The same, and the server (for its counters).
+fn fetch_all_from(
+    runner: Runner,
+    messages: &[Vec<u8>],
+    build: impl Fn(TestServerBuilder) -> TestServerBuilder,
+    options: MultiOptions,
+) -> (pop3_multi::FetchReport, Events, TestServer) {
+    let server = build(TestServer::builder().messages(messages.to_vec())).start();
+    let target = Target2::of(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::store(runner, dir.path(), &target);
+    let events = Events::default();
+    let report =
+        common::fetch(runner, &target, options, &store, &Fetch::default(), &events).unwrap();
+    assert!(report.failed.is_empty(), "{runner:?}: {:?}", report.failed);
+    assert_eq!(report.stored.len(), messages.len(), "{runner:?}");
+    let mut expected = messages.to_vec();
+    expected.sort();
+    // Whole messages only: no partial file, no temporary left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with(".pop3-uidl"))
+        .collect();
+    assert_eq!(names.len(), messages.len(), "{runner:?}: {names:?}");
+    assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
+    (report, events, server)
+}
+
+/// Sessions reset at pseudo-random byte offsets inside RETR bodies: nothing lost,
+/// nothing duplicated, nothing partial.
+#[test]
+fn sessions_reset_inside_bodies() {
+    let messages = mailbox::generate(24, 20_000, 21);
+    on_every_runner(|runner| {
+        let mut seed = 0x9e37_79b9_u64 ^ runner as u64;
+        for _ in 0..3 {
+            let offsets: Vec<usize> = (0..3)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    // Past the greeting, login and snapshot: inside the bodies.
+                    8_000 + usize::try_from(seed >> 40).unwrap() % 120_000
+                })
+                .collect();
+            let (report, _) = fetch_all_exactly_once(
+                runner,
+                &messages,
+                |builder| {
+                    offsets.iter().fold(builder, |b, &offset| {
+                        b.fault_once(Fault::CloseAfterBytes(offset))
+                    })
+                },
+                enabled(3),
+            );
+            assert!(
+                report.sessions > 3,
+                "{runner:?}: failed sessions were replaced"
+            );
+        }
+    });
+}
+
+/// `pop3_lock_session`-style servers answer a second login `[IN-USE]`: the run
+/// completes on one connection.
+#[test]
+fn a_lock_session_server_runs_on_one_connection() {
+    let messages = mailbox::generate(20, 3_000, 5);
+    on_every_runner(|runner| {
+        // A slow server keeps the first session busy while the others try to log in.
+        let (_, events, server) = fetch_all_from(
+            runner,
+            &messages,
+            |b| {
+                b.profile(Profile::LockSession)
+                    .profile(Profile::Slow(Duration::from_millis(20)))
+            },
+            enabled(4),
+        );
+        assert_eq!(server.max_concurrent_sessions(), 1, "{runner:?}");
+        assert!(server.refused_logins() >= 1, "{runner:?}");
+        assert!(
+            events
+                .all()
+                .iter()
+                .any(|e| matches!(e, ProgressEvent::SessionFailed { reason, .. } if reason.contains("IN-USE"))),
+            "{runner:?}: {:?}",
+            events.all()
+        );
+    });
+}
+
+/// A slow server: everything arrives all the same.
+#[test]
+fn a_slow_server() {
+    let messages = mailbox::generate(12, 2_000, 6);
+    on_every_runner(|runner| {
+        fetch_all_exactly_once(
+            runner,
+            &messages,
+            |b| b.profile(Profile::Slow(Duration::from_millis(3))),
+            enabled(3),
+        );
+    });
+}
+
+/// A multi-line answer cut off (the connection closed before its `.` line): the
+/// message goes to another session.
+#[test]
+fn a_truncated_multiline_answer() {
+    let messages = mailbox::generate(10, 30_000, 7);
+    on_every_runner(|runner| {
+        fetch_all_exactly_once(
+            runner,
+            &messages,
+            |b| b.fault_once(Fault::TruncateMultiline),
+            enabled(2),
+        );
+    });
+}
+
+/// A real Dovecot, with `pop3_lock_session` on (one session does everything, the
+/// others are refused after Dovecot's lock wait) and off (every session works).
+#[test]
+fn dovecot_with_and_without_lock_session() {
+    let messages = mailbox::generate(30, 5_000, 9);
+    for lock_session in [false, true] {
+        let options = pop3_testkit::DovecotOptions {
+            messages: messages.clone(),
+            lock_session,
+            ..Default::default()
+        };
+        let Some(dovecot) = pop3_testkit::Dovecot::start(options).unwrap() else {
+            return;
+        };
+        let target = Target2::dovecot(&dovecot);
+        on_every_runner(|runner| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = common::store(runner, dir.path(), &target);
+            let events = Events::default();
+            let report = common::fetch(
+                runner,
+                &target,
+                enabled(3),
+                &store,
+                &Fetch::default(),
+                &events,
+            )
+            .unwrap();
+            assert!(report.failed.is_empty(), "{runner:?} {:?}", report.failed);
+            let mut expected = messages.clone();
+            expected.sort();
+            assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
+            assert!(sessions_opened(&events) >= 1, "{runner:?}");
+        });
+    }
+}
+
+/// LOGIN-DELAY: a second login within the delay is refused; the run completes on the
+/// one session the server allows at a time.
+#[test]
+fn a_login_delay_server_runs_on_one_connection() {
+    let messages = mailbox::generate(16, 3_000, 10);
+    on_every_runner(|runner| {
+        let (_, _, server) = fetch_all_from(
+            runner,
+            &messages,
+            |b| b.profile(Profile::LoginDelay(Duration::from_secs(3600))),
+            enabled(3),
+        );
+        assert_eq!(server.logins(), 1, "{runner:?}");
+        assert!(server.refused_logins() >= 1, "{runner:?}");
+    });
+}
+
+/// A server that advertises PIPELINING and drops the connection when more than a few
+/// commands arrive at once: the run completes, in lockstep. With `max_burst` 2 even the
+/// first session's snapshot (CAPA riding with UIDL and LIST) breaks it.
+#[test]
+fn a_server_that_breaks_under_a_burst_is_fetched_in_lockstep() {
+    let messages = mailbox::generate(20, 2_000, 12);
+    for max_burst in [2, 4] {
+        on_every_runner(|runner| {
+            let (report, _, server) = fetch_all_from(
+                runner,
+                &messages,
+                |b| b.profile(Profile::BreaksPipelining { max_burst }),
+                enabled(3),
+            );
+            assert!(report.fell_back_to_lockstep, "{runner:?} burst {max_burst}");
+            assert!(
+                server.pipelining_drops() >= 1,
+                "{runner:?} burst {max_burst}"
+            );
+        });
+    }
+}
+
+/// A message expunged by another client between the sessions' logins: later sessions
+/// do not list it. It is fetched by a session that has it in its snapshot, or reported
+/// missing; never fetched by a number from a snapshot that lacks it. The others arrive.
+#[test]
+fn a_snapshot_that_differs_between_sessions() {
+    let messages = mailbox::generate(30, 2_000, 13);
+    on_every_runner(|runner| {
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .expunge_after_logins("uid-000004", 1)
+            .start();
+        let target = Target2::of(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let store = common::store(runner, dir.path(), &target);
+        let report = common::fetch(
+            runner,
+            &target,
+            enabled(3),
+            &store,
+            &Fetch::default(),
+            &Events::default(),
+        )
+        .unwrap();
+        let gone = |uid: &str| uid == "uid-000004";
+        assert!(
+            report.failed.iter().all(|(uid, failure)| gone(uid.as_str())
+                && *failure == pop3_multi::plan::Failure::Missing),
+            "{runner:?}: {:?}",
+            report.failed
+        );
+        assert_eq!(report.stored.len() + report.failed.len(), 30, "{runner:?}");
+        // Each file holds the message of its UID (the test server numbers UIDs from 1).
+        for (uid, ..) in &report.stored {
+            let n: usize = uid.as_str()["uid-".len()..].parse().unwrap();
+            let file = dir.path().join(format!("{uid}.eml"));
+            assert_eq!(
+                std::fs::read(file).unwrap(),
+                messages[n - 1],
+                "{runner:?} {uid}"
+            );
+        }
+        assert_eq!(common::stored(dir.path()).len(), report.stored.len());
+    });
+}
+
+/// A reset inside the body of one chosen message, on whichever session gets it first:
+/// that message is fetched again whole by another session.
+#[test]
+fn a_reset_in_the_middle_of_a_chosen_message() {
+    let messages = mailbox::generate(12, 50_000, 14);
+    on_every_runner(|runner| {
+        let (report, _) = fetch_all_exactly_once(
+            runner,
+            &messages,
+            |b| {
+                b.fault_once(Fault::CloseDuringRetr {
+                    uid: "uid-000003".into(),
+                    offset: 20_000,
+                })
+            },
+            enabled(2),
+        );
+        assert!(
+            report.sessions >= 3,
+            "{runner:?}: the cut session was replaced"
+        );
+    });
+}

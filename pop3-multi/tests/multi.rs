@@ -1,0 +1,112 @@
+//! The coordinator on every driver against the test kit's server: listing, fetching,
+//! deleting.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ALL, Events, Fetch, Target2};
+use pop3_multi::{
+    DeletionOutcome, MultiConnectionMode, MultiOptions, ProgressEvent, Selection, Totals,
+};
+use pop3_testkit::{TestServer, mailbox};
+
+fn enabled(n: usize) -> MultiOptions {
+    MultiOptions::new()
+        .mode(MultiConnectionMode::Enable)
+        .connections(n)
+}
+
+#[test]
+fn list_messages_with_several_sessions() {
+    let messages = mailbox::generate(60, 1_500, 4);
+    for runner in ALL {
+        let server = TestServer::builder().messages(messages.clone()).start();
+        let listing = common::list(runner, &Target2::of(&server), enabled(4)).unwrap();
+        assert_eq!(listing.messages.len(), 60, "{runner:?}");
+        assert!(listing.failed.is_empty());
+        assert_eq!(listing.sessions, 4);
+        assert_eq!(server.connections(), 4, "{runner:?}");
+        let numbers: Vec<u32> = listing.messages.iter().map(|m| m.number).collect();
+        assert_eq!(numbers, (1..=60).collect::<Vec<_>>());
+        assert!(
+            listing
+                .messages
+                .iter()
+                .all(|m| m.subject.is_some() && m.message_id.is_some())
+        );
+    }
+}
+
+#[test]
+fn fetch_then_delete_with_several_sessions() {
+    let messages = mailbox::generate(40, 4_000, 8);
+    for runner in ALL {
+        let server = TestServer::builder().messages(messages.clone()).start();
+        let target = Target2::of(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let store = common::store(runner, dir.path(), &target);
+        let events = Events::default();
+        let how = Fetch {
+            delete: true,
+            ..Fetch::default()
+        };
+        let report = common::fetch(runner, &target, enabled(3), &store, &how, &events).unwrap();
+        assert_eq!(report.stored.len(), 40, "{runner:?} {:?}", report.failed);
+        assert!(report.failed.is_empty());
+        assert_eq!(report.deletions.len(), 40);
+        assert!(
+            report
+                .deletions
+                .iter()
+                .all(|d| d.outcome == DeletionOutcome::Committed)
+        );
+        assert!(server.wait_until_idle(Duration::from_secs(20)));
+        assert_eq!(server.mailbox().len(), 0);
+        // Every message stored once, byte for byte.
+        let mut expected = messages.clone();
+        expected.sort();
+        assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
+        // Progress: every message once, spread over the sessions.
+        let mut totals = Totals::default();
+        for event in events.all() {
+            totals.add(&event);
+        }
+        assert_eq!(totals.planned_messages, 40);
+        assert_eq!(totals.messages, 40);
+        assert_eq!(totals.bytes, report.bytes());
+        assert!(
+            events
+                .all()
+                .iter()
+                .filter(|e| matches!(e, ProgressEvent::SessionOpened(_)))
+                .count()
+                == 3
+        );
+    }
+}
+
+#[test]
+fn delete_by_uid() {
+    for runner in ALL {
+        let server = TestServer::builder()
+            .messages(mailbox::generate(5, 500, 2))
+            .start();
+        let target = Target2::of(&server);
+        let listing = common::list(runner, &target, MultiOptions::new()).unwrap();
+        let uid = listing.messages[2].uid.clone().unwrap();
+        let report = common::delete(
+            runner,
+            &target,
+            MultiOptions::new(),
+            &Selection::Uids(vec![uid.to_string(), "nope".into()]),
+        )
+        .unwrap();
+        assert_eq!(report.unknown, ["nope"]);
+        assert_eq!(report.deletions.len(), 1);
+        assert_eq!(report.deletions[0].outcome, DeletionOutcome::Committed);
+        assert!(server.wait_until_idle(Duration::from_secs(20)));
+        assert_eq!(server.mailbox().len(), 4, "{runner:?}");
+    }
+}
