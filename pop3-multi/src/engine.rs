@@ -293,11 +293,11 @@ where
             .finish(&mut session, id, &numbers, &self.shared)
             .await;
         lock(&self.shared.plan).session_closed(id);
-        self.shared.live.fetch_sub(1, Ordering::SeqCst);
         let accepted = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Whatever DELE it sent is rolled back with the session.
+                self.shared.live.fetch_sub(1, Ordering::SeqCst);
                 self.shared.report(&ProgressEvent::SessionFailed {
                     session: id,
                     reason: e.to_string(),
@@ -305,6 +305,7 @@ where
                 return End::Failed;
             }
         };
+        // Still live until QUIT is answered and recorded: the run does not end under it.
         let quit = session.quit().await;
         for uid in &accepted {
             let outcome = match &quit {
@@ -314,6 +315,7 @@ where
             };
             self.shared.deletion(uid, outcome);
         }
+        self.shared.live.fetch_sub(1, Ordering::SeqCst);
         self.shared.report(&ProgressEvent::SessionClosed(id));
         End::Closed
     }

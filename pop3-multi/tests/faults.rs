@@ -302,3 +302,65 @@ fn a_reset_in_the_middle_of_a_chosen_message() {
         );
     });
 }
+
+/// A session dies just before its QUIT is processed: its deletions are rolled back by
+/// the server, and the report says so per UID; the others are committed. With one
+/// session every deletion is rolled back; with three, the report agrees with what the
+/// server kept, message by message.
+#[test]
+fn deletions_are_reported_committed_or_rolled_back() {
+    use pop3_multi::DeletionOutcome;
+    let messages = mailbox::generate(30, 2_000, 15);
+    on_every_runner(|runner| {
+        for (options, all_rolled_back) in [
+            (MultiOptions::new().mode(MultiConnectionMode::Disable), true),
+            (enabled(3), false),
+        ] {
+            let server = TestServer::builder()
+                .messages(messages.clone())
+                .fault_once(Fault::DropOnQuit)
+                .start();
+            let target = Target2::of(&server);
+            let dir = tempfile::tempdir().unwrap();
+            let store = common::store(runner, dir.path(), &target);
+            let how = Fetch {
+                delete: true,
+                ..Fetch::default()
+            };
+            let report =
+                common::fetch(runner, &target, options, &store, &how, &Events::default()).unwrap();
+            assert_eq!(report.stored.len(), 30, "{runner:?}");
+            assert_eq!(report.deletions.len(), 30, "{runner:?}");
+            let rolled_back = report
+                .deletions
+                .iter()
+                .filter(|d| matches!(d.outcome, DeletionOutcome::RolledBack(_)))
+                .count();
+            let committed = report
+                .deletions
+                .iter()
+                .filter(|d| d.outcome.is_committed())
+                .count();
+            assert_eq!(
+                rolled_back + committed,
+                30,
+                "{runner:?}: {:?}",
+                report.deletions
+            );
+            if all_rolled_back {
+                assert_eq!(rolled_back, 30, "{runner:?}");
+            }
+            assert!(server.wait_until_idle(Duration::from_secs(20)));
+            let left = server.mailbox().uids();
+            for deletion in &report.deletions {
+                let still_there = left.contains(&deletion.uid.to_string());
+                assert_eq!(
+                    still_there,
+                    !deletion.outcome.is_committed(),
+                    "{runner:?} {}",
+                    deletion.uid
+                );
+            }
+        }
+    });
+}

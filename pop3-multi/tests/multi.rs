@@ -60,7 +60,13 @@ fn fetch_then_delete_with_several_sessions() {
             report
                 .deletions
                 .iter()
-                .all(|d| d.outcome == DeletionOutcome::Committed)
+                .all(|d| d.outcome == DeletionOutcome::Committed),
+            "{runner:?}: {:?}",
+            report
+                .deletions
+                .iter()
+                .filter(|d| d.outcome != DeletionOutcome::Committed)
+                .collect::<Vec<_>>()
         );
         assert!(server.wait_until_idle(Duration::from_secs(20)));
         assert_eq!(server.mailbox().len(), 0);
@@ -76,14 +82,14 @@ fn fetch_then_delete_with_several_sessions() {
         assert_eq!(totals.planned_messages, 40);
         assert_eq!(totals.messages, 40);
         assert_eq!(totals.bytes, report.bytes());
-        assert!(
-            events
-                .all()
-                .iter()
-                .filter(|e| matches!(e, ProgressEvent::SessionOpened(_)))
-                .count()
-                == 3
-        );
+        // At most the sessions asked for (one still logging in when the work is done
+        // is not waited for).
+        let opened = events
+            .all()
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::SessionOpened(_)))
+            .count();
+        assert!((1..=3).contains(&opened), "{runner:?}: {opened}");
     }
 }
 

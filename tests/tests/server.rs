@@ -213,6 +213,36 @@ fn top_list_and_uidl_describe_the_maildrop() -> TestResult {
 }
 
 #[test]
+fn drop_on_quit_rolls_the_deletions_back() -> TestResult {
+    let server = TestServer::builder()
+        .messages(three_messages())
+        .fault_once(Fault::DropOnQuit)
+        .start();
+    let mut conn = logged_in(&server)?;
+    conn.run(DeleMany::new(vec![1, 2]))
+        .map_err(|f| format!("{f:?}"))?;
+    let quit = conn.run(Quit::new());
+    assert!(
+        matches!(quit, Err(Failure::Proto(Error::ConnectionClosed { .. }))),
+        "{quit:?}"
+    );
+    assert!(server.wait_until_idle(Duration::from_secs(20)));
+    assert_eq!(server.mailbox().len(), 3, "nothing committed");
+    // Once only: the next session's QUIT commits.
+    let mut conn = logged_in(&server)?;
+    conn.run(DeleMany::new(vec![1]))
+        .map_err(|f| format!("{f:?}"))?;
+    assert!(
+        conn.run(Quit::new())
+            .map_err(|f| format!("{f:?}"))?
+            .committed
+    );
+    assert!(server.wait_until_idle(Duration::from_secs(20)));
+    assert_eq!(server.mailbox().len(), 2);
+    Ok(())
+}
+
+#[test]
 fn deletions_are_committed_by_quit_only() -> TestResult {
     let server = TestServer::builder().messages(three_messages()).start();
     let maildrop = server.mailbox();

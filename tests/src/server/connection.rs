@@ -410,6 +410,13 @@ impl Connection {
                 self.out.extend_from_slice(&refusal);
                 return self.after_command(false);
             }
+            Some(Command::Quit)
+                if self.session.backend().opened
+                    && self.take(|f| *f == Fault::DropOnQuit, true).is_some() =>
+            {
+                self.flush()?;
+                return Err(End::Abort);
+            }
             Some(Command::Capa) if self.take(|f| *f == Fault::FailCapa, false).is_some() => {
                 let refusal = self.line("-ERR Unknown command.");
                 self.out.extend_from_slice(&refusal);

@@ -95,6 +95,10 @@ pub enum Fault {
     HugeStatusLine(usize),
     /// Close the connection (gracefully) once this many commands have been answered.
     CloseAfterCommands(usize),
+    /// Drop the connection when QUIT arrives in the transaction state, without
+    /// answering it: the session's deletions are not committed, as when a connection
+    /// dies just before QUIT is processed.
+    DropOnQuit,
     /// Close the connection abruptly in the middle of the RETR of the message with this
     /// UID, after its `+OK` line and `offset` bytes of its body as sent (dot-stuffed,
     /// with the profile's line ends). The terminating `.` line is never sent: an offset
