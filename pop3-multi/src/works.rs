@@ -1,16 +1,25 @@
 //! The three kinds of run: what a session does with a batch of jobs.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 
 use pop3_session::{AsyncBodySink, AsyncSession, BodyEvent, Error, Uid};
-use pop3_store::{Account, AsyncMessageWriter, AsyncStore, Pending};
+use pop3_store::{Account, AsyncMessageWriter, AsyncStore, Pending, StoreError};
 
 use crate::engine::{Numbers, Shared, Work, lock};
 use crate::headers::{MAX_HEADER, MessageInfo};
 use crate::plan::{Failure, Job, SessionId};
 use crate::progress::ProgressEvent;
 use crate::report::DeletionOutcome;
+
+/// A commit under way.
+type Commit = Pin<Box<dyn Future<Output = Result<Pending, StoreError>> + Send>>;
+
+/// Commits a session lets run ahead of its transfer: enough for the store to group their
+/// fsyncs while the next messages arrive, few enough to bound the memory they hold.
+const COMMITS_AHEAD: usize = 16;
 
 /// Records what the server refused in a batch.
 fn refusals(outcomes: &[pop3_session::Outcome], jobs: &HashMap<u32, Job>, shared: &Shared<'_>) {
@@ -28,10 +37,13 @@ pub(crate) struct FetchWork<'a> {
     pub(crate) delete: bool,
     /// Durable before this run and selected: deleted by the first session.
     pub(crate) recorded_before: Vec<Uid>,
-    /// Commits not yet known durable, by session: (uid, bytes, ticket).
-    pending: std::sync::Mutex<Vec<(SessionId, Uid, u64, Pending)>>,
+    /// Commits not yet known durable, by session: uid, bytes, and the commit under way
+    /// (queued on the store's I/O thread: it progresses without being polled).
+    pending: std::sync::Mutex<Vec<(SessionId, Uid, u64, Commit)>>,
     /// Messages stored durably: uid, bytes, session.
     pub(crate) stored: std::sync::Mutex<Vec<(Uid, u64, SessionId)>>,
+    /// Durable messages each session has not yet sent DELE for.
+    to_delete: std::sync::Mutex<HashMap<SessionId, Vec<Uid>>>,
 }
 
 impl<'a> FetchWork<'a> {
@@ -48,12 +60,13 @@ impl<'a> FetchWork<'a> {
             recorded_before,
             pending: std::sync::Mutex::new(Vec::new()),
             stored: std::sync::Mutex::new(Vec::new()),
+            to_delete: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// Waits for the commits of `session` (every session when `None`) to be durable.
-    async fn settle_commits(&self, session: Option<SessionId>, shared: &Shared<'_>) -> Vec<Uid> {
-        let mine: Vec<(SessionId, Uid, u64, Pending)> = {
+    async fn settle_commits(&self, session: Option<SessionId>, shared: &Shared<'_>) {
+        let mine: Vec<(SessionId, Uid, u64, Commit)> = {
             let mut pending = lock(&self.pending);
             let (mine, rest) = pending
                 .drain(..)
@@ -61,23 +74,59 @@ impl<'a> FetchWork<'a> {
             *pending = rest;
             mine
         };
-        let mut durable = Vec::new();
-        for (id, uid, bytes, ticket) in mine {
-            match ticket.await {
-                Ok(_) => {
-                    lock(&shared.plan).delivered(id, &uid);
-                    lock(&self.stored).push((uid.clone(), bytes, id));
-                    shared.report(&ProgressEvent::Message {
-                        session: id,
-                        uid: uid.clone(),
-                        bytes,
-                    });
-                    durable.push(uid);
-                }
-                Err(e) => lock(&shared.plan).failed(&uid, Failure::Store(e.to_string())),
-            }
+        for (id, uid, bytes, commit) in mine {
+            self.settle(id, uid, bytes, commit, shared).await;
         }
-        durable
+    }
+
+    /// Waits for one commit and records what became of it.
+    async fn settle(
+        &self,
+        id: SessionId,
+        uid: Uid,
+        bytes: u64,
+        commit: Commit,
+        shared: &Shared<'_>,
+    ) {
+        let durable: Result<Pending, StoreError> = commit.await;
+        let durable = match durable {
+            Ok(ticket) => ticket.await.map(drop),
+            Err(e) => Err(e),
+        };
+        match durable {
+            Ok(()) => {
+                lock(&shared.plan).delivered(id, &uid);
+                lock(&self.stored).push((uid.clone(), bytes, id));
+                if self.delete {
+                    lock(&self.to_delete)
+                        .entry(id)
+                        .or_default()
+                        .push(uid.clone());
+                }
+                shared.report(&ProgressEvent::Message {
+                    session: id,
+                    uid,
+                    bytes,
+                });
+            }
+            Err(e) => lock(&shared.plan).failed(&uid, Failure::Store(e.to_string())),
+        }
+    }
+
+    /// Waits for `session`'s oldest commit if it has too many under way.
+    async fn bound_commits(&self, session: SessionId, shared: &Shared<'_>) {
+        let oldest = {
+            let mut pending = lock(&self.pending);
+            let mine = pending.iter().filter(|(s, ..)| *s == session).count();
+            if mine <= COMMITS_AHEAD {
+                return;
+            }
+            let at = pending.iter().position(|(s, ..)| *s == session);
+            at.map(|at| pending.remove(at))
+        };
+        if let Some((id, uid, bytes, commit)) = oldest {
+            self.settle(id, uid, bytes, commit, shared).await;
+        }
     }
 }
 
@@ -119,7 +168,10 @@ impl AsyncBodySink for StoreSink<'_, '_> {
             BodyEvent::Data { chunk, .. } => {
                 if let Some((uid, writer, bytes)) = &mut self.current {
                     *bytes += chunk.len() as u64;
-                    if let Err(e) = writer.write(&chunk).await {
+                    // Most chunks fit the writer's buffer: a copy, no future.
+                    if !writer.try_write(&chunk)
+                        && let Err(e) = writer.write(&chunk).await
+                    {
                         let uid = uid.clone();
                         self.fail(&uid, &e);
                     }
@@ -127,13 +179,11 @@ impl AsyncBodySink for StoreSink<'_, '_> {
             }
             BodyEvent::End { .. } => {
                 if let Some((uid, writer, bytes)) = self.current.take() {
-                    match writer.commit().await {
-                        Ok(ticket) => {
-                            lock(&self.shared.plan).committing(self.id, &uid);
-                            lock(&self.work.pending).push((self.id, uid, bytes, ticket));
-                        }
-                        Err(e) => self.fail(&uid, &e),
-                    }
+                    // Made durable on the store's threads while the next message arrives.
+                    let commit: Commit = Box::pin(writer.commit_now());
+                    lock(&self.shared.plan).committing(self.id, &uid);
+                    lock(&self.work.pending).push((self.id, uid, bytes, commit));
+                    self.work.bound_commits(self.id, self.shared).await;
                 }
             }
             _ => {}
@@ -159,8 +209,17 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
             jobs: &jobs,
             current: None,
         };
-        // A message cut off by a failure is dropped with its writer (aborted).
-        let outcomes = session.retr_many(&msgs, &mut sink).await?;
+        let outcomes = match session.retr_many(&msgs, &mut sink).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                // The message cut off is dropped, and gone before the job goes back:
+                // another session may begin the same UID at once.
+                if let Some((_, writer, _)) = sink.current.take() {
+                    writer.abort_now().await;
+                }
+                return Err(e);
+            }
+        };
         refusals(&outcomes, &jobs, shared);
         Ok(())
     }
@@ -172,10 +231,11 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
         numbers: &Numbers,
         shared: &Shared<'_>,
     ) -> Result<Vec<Uid>, Error> {
-        let mut durable = self.settle_commits(Some(id), shared).await;
+        self.settle_commits(Some(id), shared).await;
         if !self.delete {
             return Ok(Vec::new());
         }
+        let mut durable = lock(&self.to_delete).remove(&id).unwrap_or_default();
         if id == SessionId(0) {
             durable.extend(self.recorded_before.iter().cloned());
         }

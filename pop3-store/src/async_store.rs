@@ -310,8 +310,65 @@ impl AsyncMessageWriter {
         answer(rx).await
     }
 
+    /// Ends the message at once: the rest of its bytes and its commit are queued on the
+    /// I/O thread now, and the returned future resolves with the [`Pending`] once the
+    /// file is fsynced and handed to the committer. It needs no polling to make
+    /// progress, so the caller can go on receiving the next message while this one is
+    /// made durable (one connection's fsyncs then overlap its transfer).
+    pub fn commit_now(
+        mut self,
+    ) -> impl Future<Output = Result<Pending, StoreError>> + Send + 'static {
+        let failure = self.failure.take();
+        let mut earlier = std::mem::take(&mut self.in_flight);
+        if failure.is_none() && !self.raw.is_empty() {
+            let data = std::mem::take(&mut self.raw);
+            let slot = Arc::clone(&self.slot);
+            earlier.push_back(self.worker.run(move || {
+                let mut writer = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                writer.as_mut().ok_or(StoreError::Closed)?.write(&data)?;
+                Ok(Vec::new())
+            }));
+        }
+        let slot = Arc::clone(&self.slot);
+        let committed = failure.is_none().then(|| {
+            self.worker.run(move || {
+                let writer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                writer.ok_or(StoreError::Closed)?.commit()
+            })
+        });
+        // Dropping `self` now queues its abort behind the commit, where it finds
+        // nothing left to abort.
+        drop(self);
+        async move {
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            for write in earlier {
+                answer(write).await?;
+            }
+            match committed {
+                Some(rx) => answer(rx).await,
+                None => Err(StoreError::Closed),
+            }
+        }
+    }
+
     /// Drops the message; its temporary file is removed on the I/O thread.
     pub fn abort(self) {}
+
+    /// Drops the message and resolves once it is gone: the same UID may then be begun
+    /// again at once (by another connection retrying it, say).
+    pub fn abort_now(self) -> impl Future<Output = ()> + Send + 'static {
+        let slot = Arc::clone(&self.slot);
+        let done = self.worker.run(move || {
+            drop(slot.lock().unwrap_or_else(PoisonError::into_inner).take());
+            Ok(())
+        });
+        drop(self);
+        async move {
+            let _ = answer(done).await;
+        }
+    }
 }
 
 impl Drop for AsyncMessageWriter {
