@@ -171,6 +171,13 @@ where
         self
     }
 
+    /// Stops when `stop` is requested (between batches: a blocking call is not cut).
+    #[must_use]
+    pub fn stop_on(mut self, stop: crate::Stop) -> Self {
+        self.inner = self.inner.stop_on(stop);
+        self
+    }
+
     /// See [`Multi::list_messages`].
     pub fn list_messages(&self) -> Result<Listing, MultiError> {
         block_on(self.inner.list_messages())

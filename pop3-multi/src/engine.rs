@@ -8,12 +8,16 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use std::pin::pin;
+
+use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use pop3_session::{AsyncSession, Connector, Entry, Error, Pipelining, Uid};
 
 use crate::plan::{Job, LoginDecision, PipeliningTrust, Plan, SessionId, after_login_failure};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{Deletion, DeletionOutcome};
+use crate::stop::Stop;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -35,11 +39,17 @@ pub(crate) struct Shared<'p> {
     stop_opening: AtomicBool,
     deletions: Mutex<HashMap<Uid, DeletionOutcome>>,
     progress: Option<&'p Progress>,
+    pub(crate) stop: Stop,
 }
 
 impl<'p> Shared<'p> {
     /// `lockstep`: pipelining already broke (the first session's snapshot needed a retry).
-    pub(crate) fn new(plan: Plan, progress: Option<&'p Progress>, lockstep: bool) -> Self {
+    pub(crate) fn new(
+        plan: Plan,
+        progress: Option<&'p Progress>,
+        lockstep: bool,
+        stop: Stop,
+    ) -> Self {
         let mut trust = PipeliningTrust::default();
         trust.session_failed(lockstep);
         Self {
@@ -49,6 +59,7 @@ impl<'p> Shared<'p> {
             stop_opening: AtomicBool::new(false),
             deletions: Mutex::new(HashMap::new()),
             progress,
+            stop,
         }
     }
 
@@ -120,6 +131,8 @@ enum End {
     Closed,
     /// It could not log in, or failed on the way.
     Failed,
+    /// The run was stopped while it was receiving: its connection was dropped.
+    Stopped,
 }
 
 /// One run: the connector, the work, the shared state.
@@ -172,6 +185,14 @@ where
         }
         drop(workers);
         self.work.settle(&self.shared).await;
+        self.after_stop();
+    }
+
+    /// What a stop left undone is reported as such.
+    fn after_stop(&self) {
+        if self.shared.stop.is_stopped() {
+            lock(&self.shared.plan).stopped();
+        }
     }
 
     /// The same, with each session on a thread of its own (for sessions whose calls
@@ -207,6 +228,7 @@ where
             }
         });
         self.work.settle(&self.shared).await;
+        self.after_stop();
     }
 
     /// After a worker ended, with `running` others still going: whether to open a new
@@ -214,6 +236,9 @@ where
     /// new session (in lockstep if pipelining was to blame), within the budget; with
     /// no session left and work pending, the work is abandoned.
     fn replace(&self, end: End, running: usize) -> bool {
+        if self.shared.stop.is_stopped() {
+            return false;
+        }
         let pending = lock(&self.shared.plan).has_pending();
         let replace = pending
             && (end == End::Failed || running == 0)
@@ -265,6 +290,9 @@ where
             {
                 return self.failed(id, false, &e);
             }
+            if self.shared.stop.is_stopped() {
+                break;
+            }
             let jobs = {
                 let mut plan = lock(&self.shared.plan);
                 let size = plan.batch_size(self.shared.live.load(Ordering::SeqCst));
@@ -284,8 +312,24 @@ where
                 continue;
             }
             let pipelined = batch.len() > 1 && session.is_pipelining();
-            if let Err(e) = self.work.batch(&mut session, id, batch, &self.shared).await {
-                return self.failed(id, pipelined, &e);
+            let received = {
+                let batch = pin!(self.work.batch(&mut session, id, batch, &self.shared));
+                let stopped = pin!(self.shared.stop.requested());
+                match select(batch, stopped).await {
+                    Either::Left((received, _)) => Some(received),
+                    Either::Right(((), _)) => None,
+                }
+            };
+            match received {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return self.failed(id, pipelined, &e),
+                None => {
+                    // Stopped in the middle of a batch: the connection goes, with the
+                    // message it was receiving; no DELE was sent on it.
+                    self.shared.live.fetch_sub(1, Ordering::SeqCst);
+                    self.shared.report(&ProgressEvent::SessionClosed(id));
+                    return End::Stopped;
+                }
             }
         }
         let accepted = self

@@ -37,6 +37,7 @@ pub mod plan;
 mod progress;
 mod report;
 mod selection;
+mod stop;
 mod works;
 
 pub use blocking::{BlockingMulti, NoTimer, ThreadConnector, ThreadSession};
@@ -47,3 +48,4 @@ pub use options::{MultiConnectionMode, MultiOptions};
 pub use progress::{Progress, ProgressEvent, Totals};
 pub use report::{DeleteReport, Deletion, DeletionOutcome, FetchReport, Listing};
 pub use selection::Selection;
+pub use stop::Stop;

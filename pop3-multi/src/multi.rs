@@ -13,6 +13,7 @@ use crate::plan::{Job, Operation, Plan, auto_sessions};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{DeleteReport, Deletion, DeletionOutcome, FetchReport, Listing};
 use crate::selection::Selection;
+use crate::stop::Stop;
 use crate::works::{DeleteWork, FetchWork, ListWork};
 
 /// What `fetch` stores and deletes.
@@ -89,6 +90,7 @@ pub struct Multi<C> {
     /// Each session on a thread of its own (the thread driver), rather than futures
     /// polled together.
     threads: bool,
+    stop: Stop,
 }
 
 impl<C> std::fmt::Debug for Multi<C> {
@@ -107,7 +109,15 @@ impl<C: Connector> Multi<C> {
             options: MultiOptions::new(),
             progress: None,
             threads: false,
+            stop: Stop::new(),
         }
+    }
+
+    /// Stops when `stop` is requested (see [`Stop`]).
+    #[must_use]
+    pub fn stop_on(mut self, stop: Stop) -> Self {
+        self.stop = stop;
+        self
     }
 
     pub(crate) fn on_threads(mut self) -> Self {
@@ -200,7 +210,7 @@ impl<C: Connector> Multi<C> {
         let engine = Engine::new(
             &self.connector,
             &work,
-            Shared::new(plan, self.progress.as_deref(), lockstep),
+            Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
         self.drive(&engine, (session, numbers(&entries)), wanted)
@@ -245,7 +255,7 @@ impl<C: Connector> Multi<C> {
         let engine = Engine::new(
             &self.connector,
             &work,
-            Shared::new(plan, self.progress.as_deref(), lockstep),
+            Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
         self.drive(&engine, (session, numbers(&entries)), wanted)
@@ -293,7 +303,7 @@ impl<C: Connector> Multi<C> {
         let engine = Engine::new(
             &self.connector,
             &work,
-            Shared::new(plan, self.progress.as_deref(), lockstep),
+            Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
         self.drive(&engine, (session, numbers(&entries)), wanted)

@@ -34,6 +34,8 @@ pub enum Failure {
     Exhausted(String),
     /// The destination could not store it.
     Store(String),
+    /// The run was stopped before it was done.
+    Stopped,
 }
 
 impl std::fmt::Display for Failure {
@@ -43,6 +45,7 @@ impl std::fmt::Display for Failure {
             Self::Missing => f.write_str("no longer on the server"),
             Self::Exhausted(last) => write!(f, "sessions kept failing: {last}"),
             Self::Store(e) => write!(f, "not stored: {e}"),
+            Self::Stopped => f.write_str("the run was stopped first"),
         }
     }
 }
@@ -289,6 +292,16 @@ impl Plan {
     /// Bytes of the jobs still waiting for a session.
     pub fn pending_bytes(&self) -> u64 {
         self.queue.iter().map(|&i| self.slots[i].job.size).sum()
+    }
+
+    /// The run was stopped: every job still pending or running is left undone.
+    pub fn stopped(&mut self) {
+        for slot in &mut self.slots {
+            if matches!(slot.state, State::Pending | State::Running(_)) {
+                slot.state = State::Failed(Failure::Stopped);
+            }
+        }
+        self.queue.clear();
     }
 
     /// Fails every job still pending or running (no session can take them any more).

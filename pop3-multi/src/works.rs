@@ -21,6 +21,9 @@ type Commit = Pin<Box<dyn Future<Output = Result<Pending, StoreError>> + Send>>;
 /// fsyncs while the next messages arrive, few enough to bound the memory they hold.
 const COMMITS_AHEAD: usize = 16;
 
+/// DELE commands per pipelined batch: a stop is honoured between batches.
+const DELE_BATCH: usize = 64;
+
 /// Records what the server refused in a batch.
 fn refusals(outcomes: &[pop3_session::Outcome], jobs: &HashMap<u32, Job>, shared: &Shared<'_>) {
     for outcome in outcomes {
@@ -254,21 +257,29 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
         }
         let mut msgs: Vec<u32> = by_msg.keys().copied().collect();
         msgs.sort_unstable();
-        for uid in by_msg.values() {
-            shared.deletion(
-                uid,
-                DeletionOutcome::RolledBack("the session ended before QUIT".into()),
-            );
-        }
-        let outcomes = session.dele_many(&msgs).await?;
         let mut accepted = Vec::new();
-        for outcome in outcomes {
-            let Some(uid) = by_msg.get(&outcome.msg) else {
-                continue;
-            };
-            match outcome.result {
-                Ok(()) => accepted.push(uid.clone()),
-                Err(status) => shared.deletion(uid, DeletionOutcome::Refused(status.to_string())),
+        // In batches, so that a stop sends no more of them while QUIT still commits
+        // those sent, each for a durable message.
+        for batch in msgs.chunks(DELE_BATCH) {
+            if shared.stop.is_stopped() {
+                break;
+            }
+            for msg in batch {
+                shared.deletion(
+                    &by_msg[msg],
+                    DeletionOutcome::RolledBack("the session ended before QUIT".into()),
+                );
+            }
+            for outcome in session.dele_many(batch).await? {
+                let Some(uid) = by_msg.get(&outcome.msg) else {
+                    continue;
+                };
+                match outcome.result {
+                    Ok(()) => accepted.push(uid.clone()),
+                    Err(status) => {
+                        shared.deletion(uid, DeletionOutcome::Refused(status.to_string()));
+                    }
+                }
             }
         }
         Ok(accepted)

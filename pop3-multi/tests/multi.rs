@@ -116,3 +116,56 @@ fn delete_by_uid() {
         assert_eq!(server.mailbox().len(), 4, "{runner:?}");
     }
 }
+
+/// A stop (an interrupt) after a few messages: what was received whole is stored and
+/// recorded, the rest is reported as stopped, nothing is left half written, and no DELE
+/// is sent for what was not stored.
+#[test]
+fn a_stop_keeps_what_is_whole_and_deletes_nothing_unstored() {
+    let messages = mailbox::generate(40, 20_000, 17);
+    for runner in ALL {
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .profile(pop3_testkit::Profile::Slow(Duration::from_millis(10)))
+            .start();
+        let target = Target2::of(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let store = common::store(runner, dir.path(), &target);
+        let events = Events::stopping(3, pop3_multi::Stop::new());
+        let how = Fetch {
+            delete: true,
+            ..Fetch::default()
+        };
+        let report = common::fetch(runner, &target, enabled(2), &store, &how, &events).unwrap();
+        assert!(report.stored.len() >= 3, "{runner:?}");
+        assert!(report.stored.len() < 40, "{runner:?}: stopped early");
+        assert_eq!(report.stored.len() + report.failed.len(), 40, "{runner:?}");
+        assert!(
+            report
+                .failed
+                .iter()
+                .all(|(_, f)| *f == pop3_multi::plan::Failure::Stopped),
+            "{runner:?}: {:?}",
+            report.failed
+        );
+        // Whole files only, each of them recorded.
+        let stored = common::stored(dir.path());
+        assert_eq!(stored.len(), report.stored.len(), "{runner:?}");
+        assert!(stored.iter().all(|m| messages.contains(m)));
+        for (uid, ..) in &report.stored {
+            assert!(
+                store.contains(&target.account, uid.as_str()),
+                "{runner:?} {uid}"
+            );
+        }
+        // Whatever was deleted was stored.
+        assert!(server.wait_until_idle(Duration::from_secs(20)));
+        let left = server.mailbox().uids();
+        for (uid, ..) in &report.failed {
+            assert!(
+                left.contains(&uid.to_string()),
+                "{runner:?}: {uid} was deleted unstored"
+            );
+        }
+    }
+}

@@ -110,18 +110,43 @@ fn block_on<F: std::future::Future>(runner: Runner, future: F) -> F::Output {
     }
 }
 
-/// Collects progress events.
+/// Collects progress events; optionally requests a stop after so many messages.
 #[derive(Clone, Default)]
-pub struct Events(std::sync::Arc<std::sync::Mutex<Vec<ProgressEvent>>>);
+pub struct Events(
+    std::sync::Arc<std::sync::Mutex<Vec<ProgressEvent>>>,
+    Option<(usize, pop3_multi::Stop)>,
+);
 
 impl Events {
     pub fn all(&self) -> Vec<ProgressEvent> {
         self.0.lock().unwrap().clone()
     }
 
+    /// Events that stop the run once `after` messages are done.
+    pub fn stopping(after: usize, stop: pop3_multi::Stop) -> Self {
+        Self(std::sync::Arc::default(), Some((after, stop)))
+    }
+
     fn callback(&self) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
         let events = self.0.clone();
-        move |e| events.lock().unwrap().push(e.clone())
+        let stop = self.1.clone();
+        move |e| {
+            let mut events = events.lock().unwrap();
+            events.push(e.clone());
+            if let Some((after, stop)) = &stop {
+                let done = events
+                    .iter()
+                    .filter(|e| matches!(e, ProgressEvent::Message { .. }))
+                    .count();
+                if done >= *after {
+                    stop.stop();
+                }
+            }
+        }
+    }
+
+    fn stop(&self) -> pop3_multi::Stop {
+        self.1.as_ref().map(|(_, s)| s.clone()).unwrap_or_default()
     }
 }
 
@@ -133,7 +158,8 @@ macro_rules! on_runner {
                     pop3_tokio::Client::connector($target.options.clone(), $target.login.clone());
                 let $multi = Multi::new(connector)
                     .options($options)
-                    .on_progress($events.callback());
+                    .on_progress($events.callback())
+                    .stop_on($events.stop());
                 block_on($runner, async { $call.await })
             }
             Runner::AsyncStd | Runner::Smol => {
@@ -141,7 +167,8 @@ macro_rules! on_runner {
                     pop3_futures::Client::connector($target.options.clone(), $target.login.clone());
                 let $multi = Multi::new(connector)
                     .options($options)
-                    .on_progress($events.callback());
+                    .on_progress($events.callback())
+                    .stop_on($events.stop());
                 block_on($runner, async { $call.await })
             }
             Runner::Threads => {
@@ -149,7 +176,8 @@ macro_rules! on_runner {
                     pop3_sync::Client::connector($target.options.clone(), $target.login.clone());
                 let $multi = BlockingMulti::new(connector)
                     .options($options)
-                    .on_progress($events.callback());
+                    .on_progress($events.callback())
+                    .stop_on($events.stop());
                 $call
             }
         }
