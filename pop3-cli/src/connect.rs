@@ -5,9 +5,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::Duration;
 
+use pop3_multi::{Multi, MultiConnectionMode, MultiOptions};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_session::LoginConnector;
 use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
 use pop3_testkit::{TestServer, mailbox};
@@ -28,6 +30,7 @@ pub(crate) struct Target {
     password: Secret,
     method: AuthArg,
     allow_plaintext: bool,
+    connections: Connections,
     /// Keeps the embedded server alive for the command's duration.
     embedded: Option<TestServer>,
 }
@@ -35,11 +38,6 @@ pub(crate) struct Target {
 impl Target {
     /// The server named by `--host`, or the embedded demo server.
     pub(crate) fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        if let Connections::Count(n) = cli.connections
-            && n > 1
-        {
-            tracing::warn!("--connections {n}: this version uses a single connection");
-        }
         let mode = match cli.tls {
             TlsArg::Implicit => TlsMode::Implicit,
             TlsArg::Starttls => TlsMode::StartTls,
@@ -104,6 +102,7 @@ impl Target {
             password,
             method: cli.auth,
             allow_plaintext: cli.allow_plaintext_auth,
+            connections: cli.connections,
             embedded,
         })
     }
@@ -116,6 +115,23 @@ impl Target {
             self.options.host(),
             self.options.effective_port(),
         )
+    }
+
+    /// A connector opening logged-in sessions to this target (what pop3-multi drives).
+    pub(crate) fn connector(&self) -> LoginConnector<Client> {
+        Client::connector(self.options.clone(), self.login())
+    }
+
+    /// The coordinator for this target, with `--connections`.
+    pub(crate) fn multi(&self) -> Multi<LoginConnector<Client>> {
+        let options = match self.connections {
+            Connections::Auto => MultiOptions::new(),
+            Connections::Count(1) => MultiOptions::new().mode(MultiConnectionMode::Disable),
+            Connections::Count(n) => MultiOptions::new()
+                .mode(MultiConnectionMode::Enable)
+                .connections(n),
+        };
+        Multi::new(self.connector()).options(options)
     }
 
     /// Whether this is the embedded demo server.

@@ -20,6 +20,9 @@ pub(crate) enum CliError {
     /// The POP3 session failed.
     #[error("{0}")]
     Pop3(#[from] pop3_session::Error),
+    /// A multi-connection run could not be done at all.
+    #[error("{0}")]
+    Multi(#[from] pop3_multi::MultiError),
     /// The destination or its state file failed (or is locked by another run).
     #[error("{0}")]
     Store(#[from] pop3_store::StoreError),
@@ -47,13 +50,8 @@ impl CliError {
     /// The exit code for this error.
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Pop3(e) => match e.kind() {
-                ErrorKind::Auth => exit::AUTH,
-                ErrorKind::Temporary => exit::TEMPORARY,
-                ErrorKind::Security => exit::SECURITY,
-                ErrorKind::Usage | ErrorKind::Config => exit::USAGE,
-                _ => exit::ERROR,
-            },
+            Self::Pop3(e) => session_exit_code(e),
+            Self::Multi(e) => e.session_error().map_or(exit::ERROR, session_exit_code),
             Self::Usage(_) => exit::USAGE,
             Self::Store(_) | Self::Io { .. } | Self::Other(_) => exit::ERROR,
         })
@@ -72,6 +70,17 @@ impl CliError {
             source = cause.source();
         }
         text.replace(['\r', '\n'], " ")
+    }
+}
+
+/// The exit code for a session error, by what kind of failure it is.
+fn session_exit_code(e: &pop3_session::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Auth => exit::AUTH,
+        ErrorKind::Temporary => exit::TEMPORARY,
+        ErrorKind::Security => exit::SECURITY,
+        ErrorKind::Usage | ErrorKind::Config => exit::USAGE,
+        _ => exit::ERROR,
     }
 }
 
@@ -95,6 +104,12 @@ mod tests {
             path: "/m/inbox".into(),
         });
         assert_eq!(busy.exit_code(), ExitCode::from(1));
+        let login = CliError::Multi(pop3_multi::MultiError::Login(
+            pop3_session::Error::Protocol(pop3_proto::Error::AuthFailed(pop3_proto::Status::err(
+                None, "no",
+            ))),
+        ));
+        assert_eq!(login.exit_code(), ExitCode::from(3));
         assert_eq!(
             busy.one_line(),
             "destination busy: /m/inbox is locked by another pop3 run"

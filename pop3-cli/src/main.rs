@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod interrupt;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 

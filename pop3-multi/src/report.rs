@@ -7,6 +7,7 @@ use crate::plan::{Failure, SessionId};
 
 /// What happened to one deletion.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeletionOutcome {
     /// DELE was accepted and the session's QUIT committed it: the message is gone.
     Committed,

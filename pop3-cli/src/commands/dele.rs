@@ -1,7 +1,9 @@
-//! `pop3 dele UID...`: deletion by UID, never by message number across sessions.
+//! `pop3 dele UID...`: deletion by UID, never by message number across sessions, through
+//! `pop3-multi` (each deletion reported as committed by QUIT, or not and why).
 
-use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
+
+use pop3_multi::{DeletionOutcome, Selection};
 
 use crate::args::DeleArgs;
 use crate::connect::Target;
@@ -12,28 +14,18 @@ pub(crate) async fn run(
     args: &DeleArgs,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let mut client = target.session().await?;
-    let listing = client.uidl().await?;
-    let found: Vec<(u32, &str)> = args
-        .uids
-        .iter()
-        .filter_map(|uid| {
-            listing
-                .iter()
-                .find(|u| u.uid.as_str() == uid)
-                .map(|u| (u.msg, uid.as_str()))
-        })
-        .collect();
-    let msgs: Vec<u32> = found.iter().map(|(msg, _)| *msg).collect();
-    let outcomes = client.dele_many(&msgs).await?;
-    let quit = client.quit().await?;
+    let report = target
+        .multi()
+        .delete(&Selection::Uids(args.uids.clone()))
+        .await?;
     let mut deleted = 0;
     for uid in &args.uids {
-        let outcome = found
-            .iter()
-            .find(|(_, u)| u == uid)
-            .and_then(|(msg, _)| outcomes.iter().find(|o| o.msg == *msg));
-        let result = super::deletion(outcome, &quit);
+        let outcome = report.deletions.iter().find(|d| d.uid.as_str() == uid);
+        let result = match outcome.map(|d| &d.outcome) {
+            None => Err("no such UID on the server".to_owned()),
+            Some(DeletionOutcome::Committed) => Ok(()),
+            Some(other) => Err(super::why_not_deleted(other)),
+        };
         deleted += usize::from(result.is_ok());
         super::report_deletion(uid, &result, json, true);
     }

@@ -18,252 +18,27 @@
 //! exits at once.
 
 use pop3_tokio::AsyncSession as _;
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pop3_proto::task::{BodyEvent, Outcome, QuitOutcome};
-use pop3_session::AsyncBodySink;
-use pop3_store::{
-    Account, AsyncMessageWriter, AsyncStore, Receipt, StoreError, StoreOptions,
-    Target as Destination,
-};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use pop3_multi::plan::Failure;
+use pop3_multi::{DeletionOutcome, FetchRequest, MultiError, Selection, Stop};
+use pop3_store::{Account, AsyncStore, StoreOptions, Target as Destination};
 
 use crate::args::FetchArgs;
 use crate::connect::Target;
 use crate::error::{CliError, exit};
 use crate::interrupt::{self, Interrupts};
 use crate::output;
+use crate::progress::Bar;
 
 /// Threads for the writers' file I/O. They mostly wait on fsync, and the fsyncs of
 /// different messages overlap.
-const IO_THREADS: usize = 2;
-
-/// Commits handed to the store and not yet durable, at most: enough for the committer to
-/// group their fsyncs, few enough to bound memory (each holds up to one buffer).
-const COMMITS_IN_FLIGHT: usize = 16;
-
-/// DELE commands per pipelined batch. An interrupt is honoured between batches, so QUIT
-/// can commit what was sent while nothing more is.
-const DELE_BATCH: usize = 64;
+const IO_THREADS: usize = 4;
 
 /// Why a UID that `--uid` named was not fetched.
 const NO_SUCH_UID: &str = "no such UID on the server";
-
-/// The message being received.
-struct Receiving {
-    msg: u32,
-    /// `None` once it failed: the writer was dropped, which removed what it wrote.
-    writer: Option<AsyncMessageWriter>,
-    bytes: u64,
-}
-
-/// A message handed to the store, committing on a task of its own so that its fsync
-/// overlaps the next message's transfer.
-struct Committing {
-    msg: u32,
-    bytes: u64,
-    task: JoinHandle<Result<Receipt, StoreError>>,
-}
-
-/// Streams each message into a store writer and commits it when complete.
-struct FetchSink<'a> {
-    store: &'a AsyncStore,
-    account: &'a Account,
-    uids: &'a HashMap<u32, String>,
-    /// Whether commits must reach the store in server order (mbox records do).
-    ordered: bool,
-    /// Resolves when the previous commit has been handed over (`ordered` only).
-    previous: Option<oneshot::Receiver<()>>,
-    current: Option<Receiving>,
-    committing: VecDeque<Committing>,
-    /// Message number and size of every message stored this run.
-    stored: Vec<(u32, u64)>,
-    failed: Vec<(u32, String)>,
-}
-
-impl<'a> FetchSink<'a> {
-    fn new(store: &'a AsyncStore, account: &'a Account, uids: &'a HashMap<u32, String>) -> Self {
-        Self {
-            store,
-            account,
-            uids,
-            ordered: matches!(store.target(), Destination::Mbox(_)),
-            previous: None,
-            current: None,
-            committing: VecDeque::new(),
-            stored: Vec::new(),
-            failed: Vec::new(),
-        }
-    }
-
-    fn uid(&self, msg: u32) -> &str {
-        self.uids.get(&msg).map_or("?", String::as_str)
-    }
-
-    fn fail(&mut self, msg: u32, reason: String) {
-        tracing::warn!(uid = self.uid(msg), "not stored: {reason}");
-        self.failed.push((msg, reason));
-    }
-
-    async fn handle(&mut self, event: BodyEvent) {
-        match event {
-            BodyEvent::Start { msg, .. } => {
-                // Nothing can be half-received here; if it were, it is dropped, not stored.
-                self.current = None;
-                let mut receiving = Receiving {
-                    msg,
-                    writer: None,
-                    bytes: 0,
-                };
-                match self.uids.get(&msg) {
-                    Some(uid) => match self.store.begin(self.account, uid).await {
-                        Ok(writer) => receiving.writer = Some(writer),
-                        Err(e) => self.fail(msg, format!("cannot start storing it: {e}")),
-                    },
-                    None => self.fail(msg, "the server listed no UID for it".into()),
-                }
-                self.current = Some(receiving);
-            }
-            BodyEvent::Data { msg, chunk } => {
-                let Some(receiving) = self.current.as_mut().filter(|r| r.msg == msg) else {
-                    return;
-                };
-                let Some(writer) = receiving.writer.as_mut() else {
-                    return;
-                };
-                match writer.write(&chunk).await {
-                    Ok(()) => receiving.bytes += chunk.len() as u64,
-                    Err(e) => {
-                        receiving.writer = None;
-                        self.fail(msg, format!("cannot write it: {e}"));
-                    }
-                }
-            }
-            BodyEvent::End { msg } => {
-                let Some(receiving) = self.current.take() else {
-                    return;
-                };
-                if let (true, Some(writer)) = (receiving.msg == msg, receiving.writer) {
-                    self.commit(msg, receiving.bytes, writer).await;
-                }
-            }
-            BodyEvent::Refused { msg, status } => {
-                self.fail(msg, format!("the server refused it: {status}"));
-            }
-            // Events a newer core may add say nothing about storing.
-            _ => {}
-        }
-    }
-
-    /// Hands a complete message to the store on a task of its own, which goes on even if
-    /// the transfer is interrupted. Waits only when many commits are in flight.
-    async fn commit(&mut self, msg: u32, bytes: u64, writer: AsyncMessageWriter) {
-        let previous = self.previous.take();
-        let handed_over = if self.ordered {
-            let (tx, rx) = oneshot::channel();
-            self.previous = Some(rx);
-            Some(tx)
-        } else {
-            None
-        };
-        let task = tokio::spawn(async move {
-            if let Some(previous) = previous {
-                // Sent, or dropped by a failed commit: either way, our turn.
-                let _ = previous.await;
-            }
-            let pending = writer.commit().await;
-            if let Some(tx) = handed_over {
-                let _ = tx.send(());
-            }
-            pending?.await
-        });
-        self.committing.push_back(Committing { msg, bytes, task });
-        while self.committing.len() > COMMITS_IN_FLIGHT {
-            self.settle_oldest().await;
-        }
-    }
-
-    /// Waits for the oldest commit in flight. Cancel-safe: the commit stays queued until
-    /// its outcome is known.
-    async fn settle_oldest(&mut self) {
-        let Some(oldest) = self.committing.front_mut() else {
-            return;
-        };
-        let result = (&mut oldest.task).await;
-        let Some(Committing { msg, bytes, .. }) = self.committing.pop_front() else {
-            return;
-        };
-        match result {
-            Ok(Ok(_)) => self.stored.push((msg, bytes)),
-            Ok(Err(e)) => self.fail(msg, format!("cannot store it: {e}")),
-            Err(e) => self.fail(msg, format!("its commit did not finish: {e}")),
-        }
-    }
-
-    /// Waits until every message handed to the store is durable and recorded, or failed.
-    async fn settle_all(&mut self) {
-        while !self.committing.is_empty() {
-            self.settle_oldest().await;
-        }
-    }
-}
-
-impl FetchSink<'_> {
-    /// Takes a chunk of the current message if that needs no waiting: the common case,
-    /// once per line that started with a dot in a dot-stuffed body. Returns the event
-    /// when it needs [`FetchSink::handle`].
-    fn take_at_once(&mut self, event: BodyEvent) -> Option<BodyEvent> {
-        let BodyEvent::Data { msg, chunk } = &event else {
-            return Some(event);
-        };
-        let Some(receiving) = self.current.as_mut().filter(|r| r.msg == *msg) else {
-            return Some(event);
-        };
-        // A failed message's data goes nowhere.
-        let writer = receiving.writer.as_mut()?;
-        if writer.try_write(chunk) {
-            receiving.bytes += chunk.len() as u64;
-            None
-        } else {
-            Some(event)
-        }
-    }
-}
-
-/// What [`FetchSink`] returns per event: done at once (most body chunks), or a boxed
-/// future for the events that may wait (a message's start and end, a full buffer).
-enum SinkFuture<'a> {
-    Done,
-    Waiting(Pin<Box<dyn Future<Output = ()> + Send + 'a>>),
-}
-
-impl Future for SinkFuture<'_> {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Done => Poll::Ready(Ok(())),
-            Self::Waiting(future) => future.as_mut().poll(cx).map(Ok),
-        }
-    }
-}
-
-impl AsyncBodySink for FetchSink<'_> {
-    fn body(&mut self, event: BodyEvent) -> impl Future<Output = io::Result<()>> + Send {
-        // Storage failures fail one message, never the session: the batch goes on.
-        match self.take_at_once(event) {
-            None => SinkFuture::Done,
-            Some(event) => SinkFuture::Waiting(Box::pin(self.handle(event))),
-        }
-    }
-}
 
 /// What a fetch did, for the report.
 #[derive(Default)]
@@ -303,6 +78,7 @@ pub(crate) async fn run(
     json: bool,
     lock_timeout: Duration,
     interrupts: &Interrupts,
+    show_progress: bool,
 ) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let account = target.account();
@@ -325,7 +101,7 @@ pub(crate) async fn run(
     let fetched = tokio::select! {
         biased;
         () = interrupts.reached(2) => None,
-        fetched = fetch(target, args, &store, &account, interrupts, json) => Some(fetched),
+        fetched = fetch(target, args, &store, &account, interrupts, show_progress, json) => Some(fetched),
     };
     let Some(fetched) = fetched else {
         // Stop now; the store still ends on whole, recorded messages.
@@ -390,147 +166,82 @@ fn report_recovery(store: &AsyncStore) {
     }
 }
 
-/// Connects, selects, retrieves into the store, and deletes what the selection holds
-/// durably; returns what happened.
+/// Connects, selects, retrieves into the store with as many sessions as `--connections`
+/// allows, and deletes what the selection holds durably; returns what happened.
 async fn fetch(
     target: &Target,
     args: &FetchArgs,
     store: &AsyncStore,
     account: &Account,
     interrupts: &Interrupts,
+    show_progress: bool,
     json: bool,
 ) -> Result<Report, CliError> {
-    let connected = tokio::select! {
-        biased;
-        connected = async {
-            let mut client = target.session().await?;
-            let listing = client.uidl().await?;
-            Ok::<_, CliError>((client, listing))
-        } => Some(connected?),
-        () = interrupts.reached(1) => None,
-    };
-    let Some((mut client, listing)) = connected else {
-        return Ok(Report::interrupted());
-    };
-    let uids: HashMap<u32, String> = listing.iter().map(|u| (u.msg, u.uid.to_string())).collect();
-    let mut report = Report::default();
-    let mut named: Vec<&String> = Vec::new();
-    for uid in &args.uids {
-        if !named.contains(&uid) {
-            named.push(uid);
-        }
-    }
-    for uid in named {
-        if !listing.iter().any(|u| u.uid.as_str() == uid) {
-            eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
-            report.failed.push((uid.clone(), NO_SUCH_UID.into()));
-        }
-    }
-    // The selection: every message, or those named by --uid.
-    let selection: Vec<(u32, &str)> = listing
-        .iter()
-        .filter(|u| args.uids.is_empty() || args.uids.iter().any(|w| w == u.uid.as_str()))
-        .map(|u| (u.msg, u.uid.as_str()))
-        .collect();
-
     if args.mark_seen {
-        store
-            .mark_seen(account, selection.iter().map(|(_, uid)| *uid))
-            .await?;
-        report.marked = Some(selection.len());
-        client.quit().await?;
-        report.interrupted = interrupts.is_set();
-        return Ok(report);
+        return mark_seen(target, args, store, account, interrupts).await;
     }
-
-    let to_fetch: Vec<u32> = selection
-        .iter()
-        .filter(|(_, uid)| !(args.new && store.contains(account, uid)))
-        .map(|(msg, _)| *msg)
-        .collect();
-    report.any_selected = !to_fetch.is_empty();
-    tracing::info!(selected = to_fetch.len(), total = listing.len(), "fetching");
-
-    let mut sink = FetchSink::new(store, account, &uids);
-    let retrieved = tokio::select! {
-        biased;
-        retrieved = client.retr_many(&to_fetch, &mut sink) => Some(retrieved),
-        () = interrupts.reached(1) => None,
+    let selection = if args.uids.is_empty() {
+        Selection::All
+    } else {
+        Selection::Uids(args.uids.clone())
     };
-    // A message still being received is dropped here: its writer removes its file.
-    sink.current = None;
-    sink.settle_all().await;
-    let synced = store.sync().await;
-
-    for (msg, bytes) in &sink.stored {
-        tracing::debug!(uid = sink.uid(*msg), bytes, "stored");
+    let request = FetchRequest::new(store, account)
+        .selection(selection)
+        .new_only(args.new)
+        .delete(args.delete);
+    let stop = Stop::new();
+    let bar = Arc::new(Bar::new(show_progress, false));
+    let events = Arc::clone(&bar);
+    let multi = target
+        .multi()
+        .stop_on(stop.clone())
+        .on_progress(move |event| events.event(event));
+    // The first interrupt stops the run: no new work, what arrived whole is kept.
+    let fetched = tokio::select! {
+        fetched = multi.fetch(request) => fetched,
+        () = async {
+            interrupts.reached(1).await;
+            stop.stop();
+            std::future::pending::<()>().await;
+        } => unreachable!("never resolves"),
+    };
+    bar.finish();
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(MultiError::Login(e) | MultiError::Snapshot(e)) if interrupts.is_set() => {
+            tracing::debug!("interrupted while connecting: {e}");
+            return Ok(Report::interrupted());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        sessions = fetched.sessions,
+        lockstep = fetched.fell_back_to_lockstep,
+        "fetched"
+    );
+    let mut report = Report::default();
+    for uid in &fetched.unknown {
+        eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
+        report.failed.push((uid.clone(), NO_SUCH_UID.into()));
+    }
+    report.any_selected = !fetched.stored.is_empty() || !fetched.failed.is_empty();
+    for (uid, bytes, session) in &fetched.stored {
+        tracing::debug!(uid = uid.as_str(), bytes, session = session.0, "stored");
         report.stored.push(*bytes);
     }
-    let stored: Vec<u32> = sink.stored.iter().map(|(msg, _)| *msg).collect();
-    let mut failed: Vec<u32> = Vec::new();
-    for (msg, reason) in std::mem::take(&mut sink.failed) {
-        failed.push(msg);
-        report.failed.push((sink.uid(msg).to_owned(), reason));
-    }
-    let undelivered = to_fetch
-        .iter()
-        .filter(|msg| !stored.contains(msg) && !failed.contains(msg));
-    match &retrieved {
-        Some(Err(e)) => {
-            for msg in undelivered {
-                report
-                    .failed
-                    .push((sink.uid(*msg).to_owned(), format!("not delivered: {e}")));
-            }
-        }
-        _ => report.not_fetched = undelivered.count(),
-    }
-
-    // Durable messages of the selection: stored now, or recorded before. `contains` is
-    // true only once a message is durable and its UID recorded.
-    let durable: Vec<(u32, &str)> = match &synced {
-        Ok(_) => selection
-            .iter()
-            .filter(|(_, uid)| store.contains(account, uid))
-            .copied()
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    match retrieved {
-        // Dropped mid-batch: no DELE was sent, so the server keeps every message.
-        None => {
-            drop(client);
-            if args.delete {
-                report.deletions = not_deleted(&durable, "interrupted before DELE");
-            }
-        }
-        Some(Err(e)) => {
-            if args.delete {
-                report.deletions = not_deleted(&durable, "the session failed before DELE");
-            }
-            report.session_error = Some(e);
-        }
-        Some(Ok(_)) => {
-            if let Err(e) = synced {
-                // Nothing can be vouched for: delete nothing, and say why.
-                if args.delete {
-                    report.deletions = not_deleted(&durable, "the store could not be synced");
-                }
-                report.late_error = Some(e.into());
-                if let Err(e) = client.quit().await {
-                    tracing::warn!("QUIT failed: {e}");
-                }
-            } else if args.delete {
-                let (deletions, error) = delete(client, &durable, interrupts).await;
-                report.deletions = deletions;
-                report.late_error = error.map(CliError::from);
-            } else if let Err(e) = client.quit().await {
-                report.late_error = Some(e.into());
-            }
+    for (uid, failure) in &fetched.failed {
+        match failure {
+            Failure::Stopped => report.not_fetched += 1,
+            other => report.failed.push((uid.to_string(), other.to_string())),
         }
     }
-    for (uid, result) in &report.deletions {
-        super::report_deletion(uid, result, json, false);
+    for deletion in &fetched.deletions {
+        let result = match &deletion.outcome {
+            DeletionOutcome::Committed => Ok(()),
+            other => Err(super::why_not_deleted(other)),
+        };
+        super::report_deletion(deletion.uid.as_str(), &result, json, false);
+        report.deletions.push((deletion.uid.to_string(), result));
     }
     // An interrupt that arrived at any point cut something short (the rest of the
     // messages, or of the deletions).
@@ -538,59 +249,41 @@ async fn fetch(
     Ok(report)
 }
 
-fn not_deleted(durable: &[(u32, &str)], why: &str) -> Vec<(String, Result<(), String>)> {
-    durable
-        .iter()
-        .map(|(_, uid)| ((*uid).to_owned(), Err(why.to_owned())))
-        .collect()
-}
-
-/// DELE the durable messages in batches, then QUIT; returns each UID's outcome, and the
-/// session's error if it broke.
-async fn delete(
-    mut client: pop3_tokio::Client,
-    durable: &[(u32, &str)],
+/// `--mark-seen`: records the selection as seen, downloading nothing (one session).
+async fn mark_seen(
+    target: &Target,
+    args: &FetchArgs,
+    store: &AsyncStore,
+    account: &Account,
     interrupts: &Interrupts,
-) -> (
-    Vec<(String, Result<(), String>)>,
-    Option<pop3_session::Error>,
-) {
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut broken = None;
-    for batch in durable.chunks(DELE_BATCH) {
-        if interrupts.is_set() {
-            break;
-        }
-        let msgs: Vec<u32> = batch.iter().map(|(msg, _)| *msg).collect();
-        match client.dele_many(&msgs).await {
-            Ok(batch) => outcomes.extend(batch),
-            Err(e) => {
-                broken = Some(e);
-                break;
-            }
+) -> Result<Report, CliError> {
+    let mut client = target.session().await?;
+    let entries = client.snapshot().await?;
+    let mut report = Report::default();
+    let mut named: Vec<&String> = Vec::new();
+    for uid in &args.uids {
+        if !named.contains(&uid) {
+            named.push(uid);
         }
     }
-    let quit: Result<QuitOutcome, String> = match &broken {
-        Some(e) => Err(format!("the session failed before QUIT: {e}")),
-        None => client.quit().await.map_err(|e| {
-            let text = format!("QUIT failed: {e}");
-            broken = Some(e);
-            text
-        }),
-    };
-    let deletions = durable
+    let present: std::collections::HashSet<&str> = entries.iter().map(|e| e.uid.as_str()).collect();
+    for uid in named {
+        if !present.contains(uid.as_str()) {
+            eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
+            report.failed.push((uid.clone(), NO_SUCH_UID.into()));
+        }
+    }
+    let wanted: std::collections::HashSet<&str> = args.uids.iter().map(String::as_str).collect();
+    let selection: Vec<&str> = entries
         .iter()
-        .map(|(msg, uid)| {
-            let outcome = outcomes.iter().find(|o| o.msg == *msg);
-            let result = match (&quit, outcome) {
-                (Err(why), _) => Err(why.clone()),
-                (Ok(_), None) => Err("interrupted before DELE".to_owned()),
-                (Ok(quit), Some(outcome)) => super::deletion(Some(outcome), quit),
-            };
-            ((*uid).to_owned(), result)
-        })
+        .map(|e| e.uid.as_str())
+        .filter(|uid| wanted.is_empty() || wanted.contains(uid))
         .collect();
-    (deletions, broken)
+    store.mark_seen(account, selection.iter().copied()).await?;
+    report.marked = Some(selection.len());
+    client.quit().await?;
+    report.interrupted = interrupts.is_set();
+    Ok(report)
 }
 
 /// Prints the summary and failures; returns the exit code.

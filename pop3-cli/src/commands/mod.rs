@@ -9,7 +9,7 @@ use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pop3_proto::task::{Outcome, QuitOutcome};
+use pop3_multi::DeletionOutcome;
 
 use crate::args::{Cli, Command};
 use crate::connect::Target;
@@ -29,10 +29,19 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         match &cli.command {
             Command::Capa => capa::run(&target, cli.json).await,
             Command::Stat => stat(&target, cli.json).await,
-            Command::List(args) => list::run(&target, args, cli.json).await,
+            Command::List(args) => list::run(&target, args, cli.json, cli.quiet > 0).await,
             Command::Fetch(args) => {
                 let lock_timeout = Duration::from_secs(cli.timeout);
-                fetch::run(&target, args, cli.json, lock_timeout, &interrupts).await
+                let show_progress = !cli.json && cli.quiet == 0;
+                fetch::run(
+                    &target,
+                    args,
+                    cli.json,
+                    lock_timeout,
+                    &interrupts,
+                    show_progress,
+                )
+                .await
             }
             Command::Dele(args) => dele::run(&target, args, cli.json).await,
         }
@@ -63,14 +72,15 @@ async fn stat(target: &Target, json: bool) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the deletion of one message was committed: its DELE accepted and QUIT
-/// confirming; otherwise why not.
-pub(crate) fn deletion(outcome: Option<&Outcome>, quit: &QuitOutcome) -> Result<(), String> {
-    match outcome.map(|o| &o.result) {
-        None => Err("no such UID on the server".to_owned()),
-        Some(Err(status)) => Err(status.to_string()),
-        Some(Ok(())) if quit.committed => Ok(()),
-        Some(Ok(())) => Err(format!("QUIT did not commit: {}", quit.status)),
+/// Why a deletion was not committed, in words.
+pub(crate) fn why_not_deleted(outcome: &DeletionOutcome) -> String {
+    match outcome {
+        DeletionOutcome::Committed => "deleted".to_owned(),
+        DeletionOutcome::RolledBack(why) => format!("rolled back: {why}"),
+        DeletionOutcome::Refused(status) => status.clone(),
+        DeletionOutcome::NotSent(why) => why.clone(),
+        // Outcomes a newer coordinator may add.
+        other => format!("{other:?}"),
     }
 }
 
