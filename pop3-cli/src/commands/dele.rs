@@ -1,6 +1,7 @@
 //! `pop3 dele UID...`: deletion by UID, never by message number across sessions, through
 //! `pop3-multi` (each deletion reported as committed by QUIT, or not and why).
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use pop3_multi::{DeletionOutcome, Selection};
@@ -18,10 +19,14 @@ pub(crate) async fn run(
         .multi()
         .delete(&Selection::Uids(args.uids.clone()))
         .await?;
+    let outcomes: HashMap<&str, &DeletionOutcome> = report
+        .deletions
+        .iter()
+        .map(|d| (d.uid.as_str(), &d.outcome))
+        .collect();
     let mut deleted = 0;
     for uid in &args.uids {
-        let outcome = report.deletions.iter().find(|d| d.uid.as_str() == uid);
-        let result = match outcome.map(|d| &d.outcome) {
+        let result = match outcomes.get(uid.as_str()) {
             None => Err("no such UID on the server".to_owned()),
             Some(DeletionOutcome::Committed) => Ok(()),
             Some(other) => Err(super::why_not_deleted(other)),

@@ -18,6 +18,7 @@
 //! exits at once.
 
 use pop3_tokio::AsyncSession as _;
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -260,24 +261,18 @@ async fn mark_seen(
     let mut client = target.session().await?;
     let entries = client.snapshot().await?;
     let mut report = Report::default();
-    let mut named: Vec<&String> = Vec::new();
+    let present: HashSet<&str> = entries.iter().map(|e| e.uid.as_str()).collect();
+    let mut named = HashSet::new();
     for uid in &args.uids {
-        if !named.contains(&uid) {
-            named.push(uid);
-        }
-    }
-    let present: std::collections::HashSet<&str> = entries.iter().map(|e| e.uid.as_str()).collect();
-    for uid in named {
-        if !present.contains(uid.as_str()) {
+        if named.insert(uid.as_str()) && !present.contains(uid.as_str()) {
             eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
             report.failed.push((uid.clone(), NO_SUCH_UID.into()));
         }
     }
-    let wanted: std::collections::HashSet<&str> = args.uids.iter().map(String::as_str).collect();
     let selection: Vec<&str> = entries
         .iter()
         .map(|e| e.uid.as_str())
-        .filter(|uid| wanted.is_empty() || wanted.contains(uid))
+        .filter(|uid| named.is_empty() || named.contains(uid))
         .collect();
     store.mark_seen(account, selection.iter().copied()).await?;
     report.marked = Some(selection.len());
