@@ -52,7 +52,8 @@
 //!
 //! # Locking
 //! A store holds `flock` on its state file for its lifetime, and for an mbox also `flock`
-//! on the mbox and the dotlock `FILE.lock` (created with `O_EXCL`; a dotlock older than
+//! on the mbox and the dotlock `FILE.lock` (created whole, holding the PID, by a hard link
+//! that fails if it exists, like `O_EXCL`; a dotlock older than
 //! ten minutes or naming a process that is gone is broken as stale). A second store on the
 //! same destination waits up to its lock timeout, then fails with [`StoreError::Busy`]:
 //! `destination busy: <path> is locked by another pop3 run`.

@@ -114,19 +114,8 @@ impl DotLock {
         wait.retry(|| {
             // A second try right after breaking a stale lock, without waiting.
             for _ in 0..2 {
-                match OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(FILE_MODE)
-                    .open(&path)
-                {
-                    Ok(mut file) => {
-                        file.write_all(format!("{pid}\n").as_bytes())
-                            .context("write", &path)?;
-                        return Ok(Some(Self { path: path.clone() }));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(StoreError::io("create", &path, e)),
+                if create_with_pid(&path, pid)? {
+                    return Ok(Some(Self { path: path.clone() }));
                 }
                 if !is_stale(&path) {
                     break;
@@ -139,6 +128,50 @@ impl DotLock {
             }
             Ok(None)
         })
+    }
+}
+
+/// Creates the dotlock at `path` holding `pid`; `false` if it exists.
+///
+/// The PID is written to a private file first, which is then hard-linked to the lock's
+/// name (the link fails if the name exists, as `O_EXCL` would). So the lock is never seen
+/// empty, even if the process exits right after creating it (an exit while another
+/// thread opens the store): an empty lock could only be judged stale by its age, and
+/// would hold every later run off for minutes. Where hard links are not supported, the
+/// lock is created with `O_EXCL` and written after.
+fn create_with_pid(path: &Path, pid: u32) -> Result<bool, StoreError> {
+    let content = format!("{pid}\n");
+    let private = fsutil::with_suffix(path, &format!(".{pid}"));
+    let _ = fs::remove_file(&private);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(&private)
+        .context("create", &private)?;
+    file.write_all(content.as_bytes())
+        .context("write", &private)?;
+    drop(file);
+    let linked = fs::hard_link(&private, path);
+    let _ = fs::remove_file(&private);
+    match linked {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        // No hard links here (some FUSE and FAT file systems): O_EXCL, then write.
+        Err(_) => {}
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        Ok(mut file) => {
+            file.write_all(content.as_bytes()).context("write", path)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(StoreError::io("create", path, e)),
     }
 }
 
@@ -195,6 +228,22 @@ mod tests {
         let text = fs::read_to_string(dir.path().join("mbox.lock")).unwrap();
         assert_eq!(text, format!("{}\n", std::process::id()));
         drop(lock);
+    }
+
+    #[test]
+    fn dotlock_is_created_whole_and_leaves_no_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = dir.path().join("mbox");
+        let lock = DotLock::acquire(&mbox, &Wait::new(Duration::ZERO, &mbox)).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["mbox.lock"]);
+        // A lock whose name exists is not taken, whatever else is there.
+        assert!(!create_with_pid(&dir.path().join("mbox.lock"), 1).unwrap());
+        drop(lock);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
