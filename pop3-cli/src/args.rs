@@ -138,6 +138,26 @@ pub(crate) enum Command {
     Fetch(FetchArgs),
     /// Delete messages by UID.
     Dele(DeleArgs),
+    /// Time list-with-headers in lockstep and pipelined, on one and on N connections,
+    /// and with auto; print each mode's speed-up over single lockstep. Read-only.
+    Bench(BenchArgs),
+    /// Start the embedded server (a fresh generated mailbox behind a 20 ms round trip) and
+    /// run bench against it, saying what it does; with --host, run bench against that.
+    Demo(BenchArgs),
+}
+
+/// The bench's setup; the mailbox and latency options shape the embedded server only.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Messages in the embedded server's generated mailbox.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) messages: u32,
+    /// Approximate size of each generated message, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 10_000)]
+    pub(crate) size: u32,
+    /// Round trip the proxy in front of the embedded server adds (half each way), in ms.
+    #[arg(long = "latency-ms", value_name = "MS", default_value_t = 20)]
+    pub(crate) latency_ms: u32,
 }
 
 #[derive(Debug, Args)]

@@ -12,16 +12,64 @@ use pop3_proto::{Pipelining, Secret};
 use pop3_session::LoginConnector;
 use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
-use pop3_testkit::{TestServer, mailbox};
+use pop3_testkit::{LatencyProxy, TestServer, mailbox};
 use pop3_tokio::Client;
 
 use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
 use crate::error::CliError;
 
-/// Messages in the embedded demo server's mailbox.
-pub(crate) const DEMO_MESSAGES: usize = 2000;
-/// Approximate size of each demo message.
-pub(crate) const DEMO_MESSAGE_SIZE: usize = 3_000;
+/// The embedded demo server's mailbox and link, when no `--host` is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DemoSetup {
+    /// Messages in the generated mailbox.
+    pub(crate) messages: usize,
+    /// Approximate size of each message, in bytes.
+    pub(crate) message_size: usize,
+    /// The round trip a proxy adds in front of the server (half each way); zero for none.
+    pub(crate) round_trip: Duration,
+}
+
+impl Default for DemoSetup {
+    /// 2000 messages of about 10 kB (a realistic plain-text mail size), no added latency.
+    fn default() -> Self {
+        Self {
+            messages: 2000,
+            message_size: 10_000,
+            round_trip: Duration::ZERO,
+        }
+    }
+}
+
+/// The embedded server, and the proxy adding latency in front of it if any: both live as
+/// long as the command.
+struct Embedded {
+    server: TestServer,
+    proxy: Option<LatencyProxy>,
+}
+
+impl Embedded {
+    /// Starts the server with `setup`'s mailbox; returns it with the port to connect to.
+    fn start(setup: DemoSetup, mode: TlsMode) -> Result<(Self, u16), CliError> {
+        let server = TestServer::builder()
+            .messages(mailbox::generate(setup.messages, setup.message_size, 1))
+            .start();
+        let addr = if mode == TlsMode::Implicit {
+            server.tls_addr()
+        } else {
+            server.addr()
+        };
+        let proxy = if setup.round_trip.is_zero() {
+            None
+        } else {
+            Some(
+                LatencyProxy::start(addr, setup.round_trip / 2)
+                    .map_err(CliError::io("cannot start the latency proxy"))?,
+            )
+        };
+        let port = proxy.as_ref().map_or(addr, LatencyProxy::addr).port();
+        Ok((Self { server, proxy }, port))
+    }
+}
 
 /// Where to connect and as whom.
 pub(crate) struct Target {
@@ -32,12 +80,12 @@ pub(crate) struct Target {
     allow_plaintext: bool,
     connections: Connections,
     /// Keeps the embedded server alive for the command's duration.
-    embedded: Option<TestServer>,
+    embedded: Option<Embedded>,
 }
 
 impl Target {
-    /// The server named by `--host`, or the embedded demo server.
-    pub(crate) fn from_cli(cli: &Cli) -> Result<Self, CliError> {
+    /// The server named by `--host`, or the embedded demo server set up as `demo` says.
+    pub(crate) fn from_cli(cli: &Cli, demo: DemoSetup) -> Result<Self, CliError> {
         let mode = match cli.tls {
             TlsArg::Implicit => TlsMode::Implicit,
             TlsArg::Starttls => TlsMode::StartTls,
@@ -54,25 +102,16 @@ impl Target {
             })?;
             (host.clone(), cli.port, user, password(cli)?, None)
         } else {
-            {
-                let server = TestServer::builder()
-                    .messages(mailbox::generate(DEMO_MESSAGES, DEMO_MESSAGE_SIZE, 1))
-                    .start();
-                let addr = if mode == TlsMode::Implicit {
-                    server.tls_addr()
-                } else {
-                    server.addr()
-                };
-                let user = server.user().to_owned();
-                let password = Secret::from(server.password());
-                (
-                    "127.0.0.1".to_owned(),
-                    Some(addr.port()),
-                    user,
-                    password,
-                    Some(server),
-                )
-            }
+            let (embedded, port) = Embedded::start(demo, mode)?;
+            let user = embedded.server.user().to_owned();
+            let password = Secret::from(embedded.server.password());
+            (
+                "127.0.0.1".to_owned(),
+                Some(port),
+                user,
+                password,
+                Some(embedded),
+            )
         };
         let mut options = ConnectOptions::new(host)
             .tls(mode)
@@ -81,8 +120,8 @@ impl Target {
         if let Some(port) = port {
             options = options.port(port);
         }
-        if let Some(server) = &embedded {
-            options = options.add_root_pem(server.ca_pem().as_bytes())?;
+        if let Some(embedded) = &embedded {
+            options = options.add_root_pem(embedded.server.ca_pem().as_bytes())?;
         }
         if let Some(path) = &cli.ca_file {
             let pem = std::fs::read(path)
@@ -126,12 +165,48 @@ impl Target {
     pub(crate) fn multi(&self) -> Multi<LoginConnector<Client>> {
         let options = match self.connections {
             Connections::Auto => MultiOptions::new(),
-            Connections::Count(1) => MultiOptions::new().mode(MultiConnectionMode::Disable),
-            Connections::Count(n) => MultiOptions::new()
-                .mode(MultiConnectionMode::Enable)
-                .connections(n),
+            Connections::Count(n) => fixed_sessions(n),
         };
         Multi::new(self.connector()).options(options)
+    }
+
+    /// A coordinator with these options and this pipelining policy, whatever
+    /// `--connections` and `--pipelining` say (the bench's modes).
+    pub(crate) fn multi_with(
+        &self,
+        options: MultiOptions,
+        pipelining: Pipelining,
+    ) -> Multi<LoginConnector<Client>> {
+        let connect = self.options.clone().pipelining(pipelining);
+        Multi::new(Client::connector(connect, self.login())).options(options)
+    }
+
+    /// The `--connections` given, if not `auto`.
+    pub(crate) fn connections(&self) -> Option<usize> {
+        match self.connections {
+            Connections::Auto => None,
+            Connections::Count(n) => Some(n),
+        }
+    }
+
+    /// The proxy's count of round trips so far, when the embedded server is behind one.
+    pub(crate) fn round_trips(&self) -> Option<usize> {
+        let proxy = self.embedded.as_ref()?.proxy.as_ref()?;
+        Some(proxy.round_trips())
+    }
+
+    /// `host:port`, as connected to.
+    pub(crate) fn address(&self) -> String {
+        format!("{}:{}", self.options.host(), self.options.effective_port())
+    }
+
+    /// The transport security, in words.
+    pub(crate) fn tls_words(&self) -> &'static str {
+        match self.options.tls_mode() {
+            TlsMode::Implicit => "implicit TLS",
+            TlsMode::StartTls => "STLS",
+            TlsMode::Plain => "plaintext",
+        }
     }
 
     /// Whether this is the embedded demo server.
@@ -179,6 +254,17 @@ impl Target {
             "logged in"
         );
         Ok(client)
+    }
+}
+
+/// Options for exactly `n` sessions (`Disable` for one).
+pub(crate) fn fixed_sessions(n: usize) -> MultiOptions {
+    if n == 1 {
+        MultiOptions::new().mode(MultiConnectionMode::Disable)
+    } else {
+        MultiOptions::new()
+            .mode(MultiConnectionMode::Enable)
+            .connections(n)
     }
 }
 

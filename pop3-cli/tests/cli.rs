@@ -1208,7 +1208,57 @@ fn interrupted_deletions_never_lose_a_message(server: &Server) {
     eprintln!("interrupts: {landings:?}");
 }
 
+/// The bench's JSON lines: one object per mode, in the contract's order.
+fn bench_modes(out: &Output) -> Vec<serde_json::Value> {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    let modes: Vec<serde_json::Value> = stdout(out)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ids: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "single-lockstep",
+            "single-pipelined",
+            "multi-lockstep",
+            "multi-pipelined",
+            "auto"
+        ]
+    );
+    for mode in &modes {
+        assert!(mode["seconds"].as_f64().unwrap() > 0.0, "{mode}");
+        assert!(mode["speedup"].as_f64().unwrap() > 0.0, "{mode}");
+        assert!(mode["connections"].as_u64().unwrap() >= 1, "{mode}");
+        assert!(mode["pipelining"].is_boolean(), "{mode}");
+        assert!(mode.get("error").is_none(), "{mode}");
+    }
+    assert_eq!(modes[0]["speedup"], 1.0);
+    modes
+}
+
+/// `bench` against a real server only lists: every message is still there after it.
+fn bench_against_a_server_is_read_only(server: &Server) {
+    let before = server.remaining();
+    let modes = bench_modes(&server.pop3(&["--json", "--connections", "2", "bench"]));
+    assert_eq!(modes[2]["connections"], 2);
+    assert_eq!(modes[3]["pipelining"], true);
+    // No proxy in front of a real server: no round trips counted.
+    assert!(modes[0].get("round_trips").is_none());
+    assert_eq!(server.remaining(), before);
+    let out = server.pop3(&["--connections", "2", "bench"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("127.0.0.1:"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("2 pipelined ")),
+        "{text}"
+    );
+    assert_eq!(server.remaining(), before);
+}
+
 against_both!(
+    bench_against_a_server_is_read_only => mailbox::generate(12, 800, 23),
     fetch_eml_dir_stores_byte_exact_copies_of_a_hostile_mailbox => mailbox::hostile_mailbox(),
     capa_stat_and_list_follow_the_contract => mailbox::generate(5, 1_000, 3),
     maildir_and_mbox_use_lf_and_quote_from_lines => from_lines(),
@@ -1230,6 +1280,59 @@ against_both!(
     interrupts_never_leave_half_a_message => interrupt_mailbox(); trickling,
     interrupted_deletions_never_lose_a_message => interrupt_mailbox(); trickling,
 );
+
+#[test]
+fn bench_json_counts_a_round_trip_per_message_only_in_lockstep() {
+    let out = pop3(
+        &["--json", "bench", "--messages", "40", "--latency-ms", "2"],
+        None,
+    );
+    let modes = bench_modes(&out);
+    let trips = |i: usize| modes[i]["round_trips"].as_u64().unwrap();
+    // Lockstep: one round trip per TOP, whatever the number of sessions.
+    assert!(trips(0) >= 40, "{modes:?}");
+    assert!(trips(2) >= 40, "{modes:?}");
+    // Pipelined: a handful per session.
+    assert!(trips(1) < 20, "{modes:?}");
+    assert_eq!(modes[2]["connections"], 5);
+}
+
+#[test]
+fn demo_prints_the_comparison_and_the_ratio() {
+    let out = pop3(&["demo", "--messages", "30", "--latency-ms", "2"], None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("pop3 demo: "), "{text}");
+    assert!(text.contains("30 messages"), "{text}");
+    assert!(text.contains("2 ms round trip"), "{text}");
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("mode "))
+        .expect("a table header");
+    for (label, pipelining) in [
+        ("single lockstep ", "off"),
+        ("single pipelined ", "on"),
+        ("5 lockstep ", "off"),
+        ("5 pipelined ", "on"),
+        ("auto ", "on"),
+    ] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} row in {text}"));
+        assert_eq!(row.len(), header.len(), "{row}");
+        assert!(row.split_whitespace().any(|w| w == pipelining), "{row}");
+        assert!(row.ends_with('x'), "{row}");
+    }
+    assert!(
+        text.contains("performanceRelation (single lockstep / 5 pipelined): "),
+        "{text}"
+    );
+    assert!(
+        text.contains("pop3 --host HOST --user USER bench"),
+        "{text}"
+    );
+}
 
 #[test]
 fn without_host_the_embedded_server_answers() {

@@ -36,6 +36,10 @@ pub(crate) struct Shared<'p> {
     trust: Mutex<PipeliningTrust>,
     /// Sessions logged in and not yet closed or failed.
     live: AtomicUsize,
+    /// Sessions of the run not yet ended: logged in, or still logging in. Batches are
+    /// cut for this many, so that the first session, which starts alone, does not take
+    /// the share of those still logging in.
+    running: AtomicUsize,
     stop_opening: AtomicBool,
     deletions: Mutex<HashMap<Uid, DeletionOutcome>>,
     progress: Option<&'p Progress>,
@@ -56,6 +60,7 @@ impl<'p> Shared<'p> {
             plan: Mutex::new(plan),
             trust: Mutex::new(trust),
             live: AtomicUsize::new(0),
+            running: AtomicUsize::new(1),
             stop_opening: AtomicBool::new(false),
             deletions: Mutex::new(HashMap::new()),
             progress,
@@ -170,12 +175,14 @@ where
         for id in 1..wanted {
             workers.push(self.worker(SessionId(id), None));
         }
+        self.shared.running.store(wanted, Ordering::SeqCst);
         let mut next = wanted;
         while let Some(end) = workers.next().await {
             if self.replace(end, workers.len()) {
                 workers.push(self.worker(SessionId(next), None));
                 next += 1;
             }
+            self.shared.running.store(workers.len(), Ordering::SeqCst);
             // Work done and every session that had some closed: sessions still logging
             // in (a server holding them in a lock wait, say) are not waited for.
             let live = self.shared.live.load(Ordering::SeqCst);
@@ -215,6 +222,7 @@ where
             for id in 1..wanted {
                 spawn(SessionId(id), None);
             }
+            self.shared.running.store(wanted, Ordering::SeqCst);
             let (mut running, mut next) = (wanted, wanted);
             while running > 0 {
                 // A worker thread always reports before it ends.
@@ -225,6 +233,7 @@ where
                     next += 1;
                     running += 1;
                 }
+                self.shared.running.store(running, Ordering::SeqCst);
             }
         });
         self.work.settle(&self.shared).await;
@@ -295,7 +304,14 @@ where
             }
             let jobs = {
                 let mut plan = lock(&self.shared.plan);
-                let size = plan.batch_size(self.shared.live.load(Ordering::SeqCst));
+                // In lockstep every command costs a round trip however many are taken:
+                // one at a time keeps the sessions busy to the end.
+                let size = if session.is_pipelining() {
+                    let sessions = self.shared.running.load(Ordering::SeqCst);
+                    plan.batch_size(sessions.max(self.shared.live.load(Ordering::SeqCst)))
+                } else {
+                    1
+                };
                 plan.take(id, size)
             };
             if jobs.is_empty() {

@@ -138,11 +138,14 @@ impl Plan {
         self.live.insert(session);
     }
 
-    /// How many jobs a session should take at once: enough to keep its pipeline full,
-    /// few enough that the work stays spread over the sessions until the end.
+    /// How many jobs a pipelining session should take at once among `sessions`: an equal
+    /// share of what is pending (guided self-scheduling), at most 1024.
+    ///
+    /// Each batch costs its session a round trip, so few batches matter most on a slow
+    /// link; shares shrink as the work does, so the last batches are single jobs and
+    /// no session is left finishing a long batch alone.
     pub fn batch_size(&self, sessions: usize) -> usize {
-        let pending = self.queue.len();
-        (pending / (2 * sessions.max(1))).clamp(1, 1024)
+        self.queue.len().div_ceil(sessions.max(1)).clamp(1, 1024)
     }
 
     /// Hands `session` up to `max` pending jobs (largest first) it has not been told
@@ -464,8 +467,11 @@ mod tests {
     fn batches_spread_the_work_until_the_end() {
         let jobs = (0..1000).map(|i| job(&format!("u{i}"), 100));
         let plan = Plan::new(jobs, 3);
-        assert_eq!(plan.batch_size(1), 500);
-        assert_eq!(plan.batch_size(5), 100);
+        assert_eq!(plan.batch_size(1), 1000);
+        assert_eq!(plan.batch_size(3), 334);
+        assert_eq!(plan.batch_size(5), 200);
+        let large = Plan::new((0..5000).map(|i| job(&format!("u{i}"), 100)), 3);
+        assert_eq!(large.batch_size(2), 1024);
         let small = Plan::new([job("a", 1)], 3);
         assert_eq!(small.batch_size(8), 1);
     }

@@ -256,7 +256,8 @@ fn a_login_delay_server_runs_on_one_connection() {
 /// first session's snapshot (CAPA riding with UIDL and LIST) breaks it.
 #[test]
 fn a_server_that_breaks_under_a_burst_is_fetched_in_lockstep() {
-    let messages = mailbox::generate(20, 2_000, 12);
+    // Enough messages that a batch for one of three sessions exceeds the burst.
+    let messages = mailbox::generate(60, 1_000, 12);
     for max_burst in [2, 4] {
         on_every_runner(|runner| {
             let (report, _, server) = fetch_all_from(

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod capa;
 mod dele;
 mod fetch;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use pop3_multi::DeletionOutcome;
 
 use crate::args::{Cli, Command};
-use crate::connect::Target;
+use crate::connect::{DemoSetup, Target};
 use crate::error::CliError;
 use crate::interrupt::{self, Interrupts};
 use crate::output;
@@ -21,7 +22,11 @@ use crate::output;
 /// interrupted).
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let interrupts = Interrupts::listen().map_err(CliError::io("cannot handle signals"))?;
-    let target = Target::from_cli(&cli)?;
+    let demo = match &cli.command {
+        Command::Bench(args) | Command::Demo(args) => bench::demo_setup(args),
+        _ => DemoSetup::default(),
+    };
+    let target = Target::from_cli(&cli, demo)?;
     if target.is_embedded() {
         tracing::info!("no --host: using the embedded demo server");
     }
@@ -44,6 +49,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .await
             }
             Command::Dele(args) => dele::run(&target, args, cli.json).await,
+            Command::Bench(args) => bench::run(&target, args, false, cli.json, cli.quiet > 0).await,
+            Command::Demo(args) => bench::run(&target, args, true, cli.json, cli.quiet > 0).await,
         }
     };
     if matches!(cli.command, Command::Fetch(_)) {
