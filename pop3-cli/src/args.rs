@@ -4,10 +4,31 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Shown after the options by `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  The comparison (lockstep vs pipelined, 1 vs 5 connections) on an embedded server:
+    pop3 demo
+  What a server offers, and the certificate fingerprint to pin:
+    pop3 --host pop.example.com info
+  Messages with their headers:
+    POP3_PASSWORD=... pop3 --host pop.example.com --user alice list --headers
+  New mail into a Maildir, deleting what is safely stored:
+    pop3 --host pop.example.com --user alice --password-file ~/.pop3pass \\
+         fetch --maildir ~/Maildir --new --delete
+  A read-only speed test of your server, as JSON:
+    pop3 --host pop.example.com --user alice --json bench
+  STLS on port 110 with a private CA:
+    pop3 --host mail.local --tls starttls --ca-file ca.pem --user alice stat
+
+Password: POP3_PASSWORD, --password-file or --password-command; asked on a terminal otherwise.
+Exit codes: 0 ok, 1 error, 2 usage, 3 authentication refused, 4 TLS or security refusal,
+5 partial (some messages failed), 6 temporary refusal (retry later), 130 interrupted.";
+
 /// POP3 client: list, fetch and delete mail; without `--host`, runs against an embedded
 /// demo server.
 #[derive(Debug, Parser)]
-#[command(name = "pop3", version, about, long_about = None)]
+#[command(name = "pop3", version, about, long_about = None, after_help = EXAMPLES)]
 pub(crate) struct Cli {
     /// Server to talk to; without it every command runs against the embedded demo server.
     #[arg(long, global = true, value_name = "HOST")]

@@ -1,6 +1,7 @@
 //! From arguments to a logged-in session: options, credentials, the embedded server.
 
 use pop3_tokio::AsyncSession as _;
+use std::io::IsTerminal as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use pop3_tokio::Client;
 
 use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
 use crate::error::CliError;
+use crate::output;
 
 /// The embedded demo server's mailbox and link, when no `--host` is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +102,8 @@ impl Target {
             let user = cli.user.clone().ok_or_else(|| {
                 CliError::Usage("no user name: pass --user or set POP3_USER".into())
             })?;
-            (host.clone(), cli.port, user, password(cli)?, None)
+            let password = password(cli, &user, host)?;
+            (host.clone(), cli.port, user, password, None)
         } else {
             let (embedded, port) = Embedded::start(demo, mode)?;
             let user = embedded.server.user().to_owned();
@@ -129,9 +132,9 @@ impl Target {
             options = options.add_root_pem(&pem)?;
         }
         if cli.insecure {
-            eprintln!(
-                "pop3: warning: --insecure: the server certificate is not verified; anyone on \
-                 the path can read and change this session, password included"
+            output::warn(
+                "--insecure: the server certificate is not verified; anyone on the path can \
+                 read and change this session, password included",
             );
             options = options.dangerous_accept_invalid_certificates(true);
         }
@@ -275,8 +278,8 @@ fn warn_if_exposed(path: &Path) {
     };
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o044 != 0 {
-        eprintln!(
-            "pop3: warning: password file {} is readable by {} (mode {mode:04o}); \
+        output::warn(&format!(
+            "password file {} is readable by {} (mode {mode:04o}); \
              restrict it with chmod 600",
             path.display(),
             match (mode & 0o040 != 0, mode & 0o004 != 0) {
@@ -284,12 +287,13 @@ fn warn_if_exposed(path: &Path) {
                 (true, false) => "its group",
                 _ => "others",
             }
-        );
+        ));
     }
 }
 
-/// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`.
-fn password(cli: &Cli) -> Result<Secret, CliError> {
+/// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`, else
+/// asked on the terminal when there is one.
+fn password(cli: &Cli, user: &str, host: &str) -> Result<Secret, CliError> {
     let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
     match (&cli.password_file, &cli.password_command) {
         (Some(_), Some(_)) => Err(CliError::Usage(
@@ -318,13 +322,22 @@ fn password(cli: &Cli) -> Result<Secret, CliError> {
                 &output.stdout,
             ))))
         }
-        (None, None) => std::env::var("POP3_PASSWORD")
-            .map(Secret::from)
-            .map_err(|_| {
-                CliError::Usage(
-                    "no password: set POP3_PASSWORD, or pass --password-file or --password-command"
-                        .into(),
-                )
-            }),
+        (None, None) => match std::env::var("POP3_PASSWORD") {
+            Ok(password) => Ok(Secret::from(password)),
+            Err(_) if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
+                prompt(&format!("password for {user} on {host}: "))
+            }
+            Err(_) => Err(CliError::Usage(
+                "no password: set POP3_PASSWORD, or pass --password-file or --password-command"
+                    .into(),
+            )),
+        },
     }
+}
+
+/// Asks for the password on the terminal, without echo.
+fn prompt(question: &str) -> Result<Secret, CliError> {
+    rpassword::prompt_password(format!("pop3: {question}"))
+        .map(Secret::from)
+        .map_err(CliError::io("cannot read the password from the terminal"))
 }

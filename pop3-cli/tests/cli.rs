@@ -12,6 +12,9 @@ use pop3_store::{Account, RecoveryReport, Store, StoreOptions, Target};
 use pop3_testkit::{Dovecot, DovecotOptions, Profile, TestServer, TestServerBuilder, mailbox};
 use rustix::process::{Pid, Signal, kill_process};
 
+mod support;
+use support::{code, command, pop3, stderr, stdout};
+
 fn sorted<S: ToString>(items: impl IntoIterator<Item = S>) -> Vec<String> {
     let mut v: Vec<String> = items.into_iter().map(|s| s.to_string()).collect();
     v.sort();
@@ -156,34 +159,6 @@ macro_rules! against_both {
             }
         }
     )*};
-}
-
-fn pop3(args: &[&str], password: Option<&str>) -> Output {
-    command(args, password).output().expect("run pop3")
-}
-
-fn command(args: &[&str], password: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pop3"));
-    command
-        .args(args)
-        .env_remove("POP3_USER")
-        .env_remove("POP3_PASSWORD");
-    if let Some(password) = password {
-        command.env("POP3_PASSWORD", password);
-    }
-    command
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exit code")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// UID of each message number, from `pop3 --json list`.
@@ -387,7 +362,15 @@ fn dele_by_uid(server: &Server) {
     let out = server.pop3(&["dele", &uids[1], "no-such-uid"]);
     assert_eq!(code(&out), 5, "partial: {}", stderr(&out));
     assert_eq!(stdout(&out), format!("deleted {}\n", uids[1]));
-    assert!(stderr(&out).contains("not deleted no-such-uid"));
+    assert!(
+        stderr(&out).contains("no such UID on the server: no-such-uid"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.remaining(), 2);
+    // Only unknown UIDs: a partial result too, as with fetch --uid.
+    let out = server.pop3(&["dele", "no-such-uid"]);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
     assert_eq!(server.remaining(), 2);
 }
 

@@ -18,6 +18,7 @@ use crate::plan::{Job, LoginDecision, PipeliningTrust, Plan, SessionId, after_lo
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{Deletion, DeletionOutcome};
 use crate::stop::Stop;
+use tracing::Instrument as _;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -31,6 +32,12 @@ pub(crate) fn numbers(entries: &[Entry]) -> Numbers {
 }
 
 /// What every session of a run shares.
+/// The `tracing` span of one session's work, so that `-vv` dialogues of several
+/// sessions can be told apart.
+pub(crate) fn span(id: SessionId) -> tracing::Span {
+    tracing::debug_span!("session", id = id.0)
+}
+
 pub(crate) struct Shared<'p> {
     pub(crate) plan: Mutex<Plan>,
     trust: Mutex<PipeliningTrust>,
@@ -171,15 +178,24 @@ where
     pub(crate) async fn run(&self, first: (C::Session, Numbers), wanted: usize) {
         self.opened.store(1, Ordering::SeqCst);
         let mut workers = FuturesUnordered::new();
-        workers.push(self.worker(SessionId(0), Some(first)));
+        workers.push(
+            self.worker(SessionId(0), Some(first))
+                .instrument(span(SessionId(0))),
+        );
         for id in 1..wanted {
-            workers.push(self.worker(SessionId(id), None));
+            workers.push(
+                self.worker(SessionId(id), None)
+                    .instrument(span(SessionId(id))),
+            );
         }
         self.shared.running.store(wanted, Ordering::SeqCst);
         let mut next = wanted;
         while let Some(end) = workers.next().await {
             if self.replace(end, workers.len()) {
-                workers.push(self.worker(SessionId(next), None));
+                workers.push(
+                    self.worker(SessionId(next), None)
+                        .instrument(span(SessionId(next))),
+                );
                 next += 1;
             }
             self.shared.running.store(workers.len(), Ordering::SeqCst);
@@ -214,7 +230,8 @@ where
             let spawn = |id: SessionId, opened: Option<(C::Session, Numbers)>| {
                 let ended = ended.clone();
                 scope.spawn(move || {
-                    let end = crate::blocking::block_on(self.worker(id, opened));
+                    let end =
+                        crate::blocking::block_on(self.worker(id, opened).instrument(span(id)));
                     let _ = ended.send(end);
                 });
             };

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use pop3_session::{AsyncSession, Connector, Entry, Error, ErrorKind, Pipelining, Uid};
 use pop3_store::{Account, AsyncStore};
 
-use crate::engine::{Engine, Numbers, Shared, Work, lock, numbers};
+use crate::engine::{Engine, Numbers, Shared, Work, lock, numbers, span};
 use crate::error::MultiError;
 use crate::options::{MultiConnectionMode, MultiOptions};
+use crate::plan::SessionId;
 use crate::plan::{Job, Operation, Plan, auto_sessions};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{DeleteReport, Deletion, DeletionOutcome, FetchReport, Listing};
 use crate::selection::Selection;
 use crate::stop::Stop;
 use crate::works::{DeleteWork, FetchWork, ListWork};
+use tracing::Instrument as _;
 
 /// What `fetch` stores and deletes.
 #[derive(Clone, Debug)]
@@ -188,7 +190,7 @@ impl<C: Connector> Multi<C> {
     /// `mail-parser`), listed by as many sessions as the mode gives: Aspose.Email's
     /// `ListMessages`.
     pub async fn list_messages(&self) -> Result<Listing, MultiError> {
-        let (session, entries, lockstep) = self.first().await?;
+        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
         let jobs: Vec<Job> = entries.iter().map(job).collect();
         let wanted = self.wanted(Operation::ListHeaders, &jobs);
         self.planned(&jobs);
@@ -232,7 +234,7 @@ impl<C: Connector> Multi<C> {
     /// asked for, DELE each durable message of the selection and report whether QUIT
     /// committed it.
     pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<FetchReport, MultiError> {
-        let (session, entries, lockstep) = self.first().await?;
+        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
         let (selected, unknown) = request.selection.apply(&entries);
         let (recorded, jobs): (Vec<&Entry>, Vec<&Entry>) = selected.into_iter().partition(|e| {
             request.new_only && request.store.contains(request.account, e.uid.as_str())
@@ -292,7 +294,7 @@ impl<C: Connector> Multi<C> {
     /// Deletes the selected messages (`DELE` by UID, each committed by its session's
     /// `QUIT`) and reports, per UID, whether the deletion was committed.
     pub async fn delete(&self, selection: &Selection) -> Result<DeleteReport, MultiError> {
-        let (session, entries, lockstep) = self.first().await?;
+        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
         let (selected, unknown) = selection.apply(&entries);
         let jobs: Vec<Job> = selected.into_iter().map(job).collect();
         let order: Vec<Uid> = jobs.iter().map(|j| j.uid.clone()).collect();

@@ -19,6 +19,7 @@ use crate::response::{
     parse_challenge,
 };
 use crate::state::State;
+use crate::transcript;
 
 /// Size limits on what the server may send, so a hostile server cannot make the client
 /// allocate without bound. Bodies are streamed and need no limit.
@@ -661,6 +662,7 @@ impl Client {
         self.check_state(command, keyword)?;
         let mut bytes = Vec::with_capacity(16);
         command.encode(&mut bytes)?;
+        transcript::sent(command, &bytes);
         let id = self.allocate_id();
         if expect.is_barrier() {
             self.barrier = Some(Barrier {
@@ -695,7 +697,9 @@ impl Client {
         match auth {
             Some(flight) if self.challenge_open => {
                 let id = flight.id;
+                let start = self.output.len();
                 command.encode(&mut self.output)?;
+                transcript::sent(command, &self.output[start..]);
                 self.challenge_open = false;
                 Ok(id)
             }
@@ -889,6 +893,7 @@ impl Client {
                 .into());
             }
             let data = parse_challenge(&line)?;
+            transcript::challenge();
             self.challenge_open = true;
             return Ok(Event::Challenge { id, data });
         }
@@ -900,6 +905,7 @@ impl Client {
             .into());
         }
         let status = Status::parse(&line)?;
+        transcript::status(&status);
         self.status_received(id, expect, status, &line)
     }
 
@@ -908,6 +914,7 @@ impl Client {
             return Err(Interrupt::Io(Io::NeedMoreInput));
         };
         let greeting = Greeting::parse(&line)?;
+        transcript::status(&greeting.status);
         if greeting.status.is_ok() {
             self.state = State::Authorization;
         } else {

@@ -59,7 +59,12 @@ impl fmt::Display for Excerpt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
         for &b in &self.bytes {
-            write!(f, "{}", std::ascii::escape_default(b))?;
+            // Printable ASCII as is (quotes included), everything else escaped.
+            if b.is_ascii_graphic() || b == b' ' {
+                write!(f, "{}", char::from(b))?;
+            } else {
+                write!(f, "{}", std::ascii::escape_default(b))?;
+            }
         }
         f.write_str(if self.truncated { "\"..." } else { "\"" })
     }

@@ -58,6 +58,7 @@ mod secret;
 pub mod server;
 mod state;
 pub mod task;
+mod transcript;
 
 pub use capability::{Capabilities, Capability, Expire};
 pub use client::{

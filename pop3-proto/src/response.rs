@@ -198,8 +198,16 @@ impl fmt::Display for Status {
             write!(f, " [{code}]")?;
         }
         if !self.text.is_empty() {
-            // Escape control characters: the text comes from the server.
-            write!(f, " {}", self.text.escape_debug())?;
+            // The text as sent, but no control character from the server reaches a
+            // terminal or a log line unescaped.
+            f.write_str(" ")?;
+            for c in self.text.chars() {
+                if c.is_control() {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
         }
         Ok(())
     }
@@ -621,6 +629,20 @@ pub fn encode_challenge(challenge: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_text_is_shown_as_sent_with_only_control_characters_escaped() {
+        let status = Status::parse(b"-ERR Can't open the message file - it's gone!").unwrap();
+        assert_eq!(
+            status.to_string(),
+            "-ERR Can't open the message file - it's gone!"
+        );
+        let hostile = Status::parse(b"-ERR \x1b[2J\"quoted\" \xc3\xa9t\xc3\xa9").unwrap();
+        assert_eq!(
+            hostile.to_string(),
+            "-ERR \\u{1b}[2J\"quoted\" \u{e9}t\u{e9}"
+        );
+    }
 
     #[test]
     fn status_lines_from_real_servers() {

@@ -21,7 +21,7 @@ use pop3_proto::Pipelining;
 use crate::args::BenchArgs;
 use crate::connect::{DemoSetup, Target, fixed_sessions};
 use crate::error::{CliError, exit};
-use crate::output;
+use crate::output::{self, plural};
 use crate::progress::Bar;
 
 /// N when `--connections` is `auto`: the commercial library's example.
@@ -131,6 +131,7 @@ pub(crate) async fn run(
             );
         }
         output::line(&header());
+        output::flush();
     }
     let mut runs: Vec<Run> = Vec::new();
     for mode in Mode::all(n) {
@@ -144,6 +145,7 @@ pub(crate) async fn run(
         } else {
             output::line(&row(&run, n, speedup));
         }
+        output::flush();
         runs.push(run);
     }
     if human {
@@ -315,11 +317,6 @@ fn conclude(runs: &[Run], n: usize, demo: bool) {
              (password from POP3_PASSWORD or --password-file)",
         );
     }
-}
-
-/// "s" unless `count` is 1.
-pub(crate) fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

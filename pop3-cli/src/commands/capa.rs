@@ -16,8 +16,17 @@ pub(crate) async fn run(target: &Target, json: bool) -> Result<ExitCode, CliErro
     let capabilities = client.run(Negotiate::new(), &mut Discard).await?;
     // Best effort: the answer is already in hand.
     let _ = client.quit().await;
-    let capabilities =
-        capabilities.ok_or_else(|| CliError::Other("the server does not support CAPA".into()))?;
+    let Some(capabilities) = capabilities else {
+        // Not an error: such a server is simply older than the command.
+        output::note(
+            "the server does not support CAPA: it predates RFC 2449 (1998), so it advertises \
+             nothing (no PIPELINING, no SASL, no UIDL or TOP guaranteed)",
+        );
+        if json {
+            output::json(&serde_json::json!({ "capa": false }));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     for line in capabilities.lines() {
         let line = output::clean(line);
         if json {

@@ -1,7 +1,7 @@
 //! `pop3 dele UID...`: deletion by UID, never by message number across sessions, through
 //! `pop3-multi` (each deletion reported as committed by QUIT, or not and why).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 
 use pop3_multi::{DeletionOutcome, Selection};
@@ -24,19 +24,29 @@ pub(crate) async fn run(
         .iter()
         .map(|d| (d.uid.as_str(), &d.outcome))
         .collect();
-    let mut deleted = 0;
+    let unknown: HashSet<&str> = report.unknown.iter().map(String::as_str).collect();
+    let (mut deleted, mut refused) = (0, 0);
     for uid in &args.uids {
+        if unknown.contains(uid.as_str()) {
+            // As fetch --uid reports it: a partial result, not a failure of the run.
+            super::report_unknown_uid(uid, json);
+            continue;
+        }
         let result = match outcomes.get(uid.as_str()) {
-            None => Err("no such UID on the server".to_owned()),
             Some(DeletionOutcome::Committed) => Ok(()),
             Some(other) => Err(super::why_not_deleted(other)),
+            None => Err("not attempted".to_owned()),
         };
-        deleted += usize::from(result.is_ok());
+        if result.is_ok() {
+            deleted += 1;
+        } else {
+            refused += 1;
+        }
         super::report_deletion(uid, &result, json, true);
     }
-    Ok(match deleted {
-        d if d == args.uids.len() => ExitCode::SUCCESS,
-        0 => ExitCode::from(exit::ERROR),
+    Ok(match (deleted, refused) {
+        (d, 0) if d == args.uids.len() => ExitCode::SUCCESS,
+        (0, r) if r > 0 => ExitCode::from(exit::ERROR),
         _ => ExitCode::from(exit::PARTIAL),
     })
 }

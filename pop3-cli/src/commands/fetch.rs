@@ -27,19 +27,17 @@ use pop3_multi::plan::Failure;
 use pop3_multi::{DeletionOutcome, FetchRequest, MultiError, Selection, Stop};
 use pop3_store::{Account, AsyncStore, StoreOptions, Target as Destination};
 
+use super::NO_SUCH_UID;
 use crate::args::FetchArgs;
 use crate::connect::Target;
 use crate::error::{CliError, exit};
 use crate::interrupt::{self, Interrupts};
-use crate::output;
+use crate::output::{self, plural};
 use crate::progress::Bar;
 
 /// Threads for the writers' file I/O. They mostly wait on fsync, and the fsyncs of
 /// different messages overlap.
 const IO_THREADS: usize = 4;
-
-/// Why a UID that `--uid` named was not fetched.
-const NO_SUCH_UID: &str = "no such UID on the server";
 
 /// What a fetch did, for the report.
 #[derive(Default)]
@@ -55,13 +53,9 @@ struct Report {
     deletions: Vec<(String, Result<(), String>)>,
     /// With `--mark-seen`: how many UIDs were recorded.
     marked: Option<usize>,
-    /// The session broke while retrieving.
-    session_error: Option<pop3_session::Error>,
     /// Whether messages were to be retrieved at all.
     any_selected: bool,
     interrupted: bool,
-    /// A failure after the messages were stored (the sync before DELE, DELE, QUIT).
-    late_error: Option<CliError>,
 }
 
 impl Report {
@@ -93,7 +87,7 @@ pub(crate) async fn run(
         biased;
         opened = AsyncStore::open(options, IO_THREADS) => opened?,
         () = interrupts.reached(1) => {
-            eprintln!("pop3: interrupted before anything was fetched");
+            output::error("interrupted before anything was fetched");
             return Ok(ExitCode::from(interrupt::EXIT));
         }
     };
@@ -107,7 +101,7 @@ pub(crate) async fn run(
     let Some(fetched) = fetched else {
         // Stop now; the store still ends on whole, recorded messages.
         let aborted = store.abort().await;
-        eprintln!("pop3: interrupted again: stopped at once");
+        output::error("interrupted again: stopped at once");
         aborted?;
         return Ok(ExitCode::from(interrupt::EXIT));
     };
@@ -125,7 +119,7 @@ pub(crate) async fn run(
         peak_buffer = stats.peak_buffer,
         "store"
     );
-    summarise(report, started.elapsed().as_secs_f64(), json)
+    summarise(&report, started.elapsed().as_secs_f64(), json)
 }
 
 /// The destination the arguments name.
@@ -222,7 +216,7 @@ async fn fetch(
     );
     let mut report = Report::default();
     for uid in &fetched.unknown {
-        eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
+        super::report_unknown_uid(uid, false);
         report.failed.push((uid.clone(), NO_SUCH_UID.into()));
     }
     report.any_selected = !fetched.stored.is_empty() || !fetched.failed.is_empty();
@@ -265,7 +259,7 @@ async fn mark_seen(
     let mut named = HashSet::new();
     for uid in &args.uids {
         if named.insert(uid.as_str()) && !present.contains(uid.as_str()) {
-            eprintln!("pop3: {NO_SUCH_UID}: {}", output::clean(uid));
+            super::report_unknown_uid(uid, false);
             report.failed.push((uid.clone(), NO_SUCH_UID.into()));
         }
     }
@@ -282,7 +276,7 @@ async fn mark_seen(
 }
 
 /// Prints the summary and failures; returns the exit code.
-fn summarise(report: Report, seconds: f64, json: bool) -> Result<ExitCode, CliError> {
+fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliError> {
     let fetched = report.stored.len();
     let bytes: u64 = report.stored.iter().sum();
     let deleted = report.deletions.iter().filter(|(_, r)| r.is_ok()).count();
@@ -301,17 +295,24 @@ fn summarise(report: Report, seconds: f64, json: bool) -> Result<ExitCode, CliEr
         output::json(&summary);
     }
     if let Some(marked) = report.marked {
-        eprintln!("marked {marked} messages as seen");
+        output::note(&format!(
+            "marked {marked} message{} as seen",
+            plural(marked)
+        ));
     }
-    eprintln!("fetched {fetched} messages ({bytes} bytes) in {seconds:.2} s");
+    output::note(&format!(
+        "fetched {fetched} message{} ({bytes} byte{}) in {seconds:.2} s",
+        plural(fetched),
+        plural(usize::try_from(bytes).unwrap_or(usize::MAX))
+    ));
     for (uid, reason) in &report.failed {
         // Unknown UIDs were reported when found.
         if reason != NO_SUCH_UID {
-            eprintln!(
-                "pop3: failed {}: {}",
+            output::error(&format!(
+                "failed {}: {}",
                 output::clean(uid),
                 output::clean(reason)
-            );
+            ));
         }
     }
     if report.interrupted {
@@ -321,27 +322,23 @@ fn summarise(report: Report, seconds: f64, json: bool) -> Result<ExitCode, CliEr
         } else {
             format!(", {not_deleted} not deleted")
         };
-        eprintln!(
-            "pop3: interrupted: {} selected message(s) not fetched{deletions}",
-            report.not_fetched
-        );
+        output::error(&format!(
+            "interrupted: {} selected message{} not fetched{deletions}",
+            report.not_fetched,
+            plural(report.not_fetched)
+        ));
         return Ok(ExitCode::from(interrupt::EXIT));
-    }
-    if let Some(e) = report.late_error {
-        return Err(e);
     }
     let unknown = report
         .failed
         .iter()
         .filter(|(_, reason)| reason == NO_SUCH_UID)
         .count();
-    match report.session_error {
-        Some(e) if fetched == 0 => Err(e.into()),
-        _ if fetched == 0 && report.any_selected && failed > unknown => {
+    match () {
+        () if fetched == 0 && report.any_selected && failed > unknown => {
             Err(CliError::Other("no message could be stored".into()))
         }
-        Some(_) => Ok(ExitCode::from(exit::PARTIAL)),
-        None if failed > 0 => Ok(ExitCode::from(exit::PARTIAL)),
-        None => Ok(ExitCode::SUCCESS),
+        () if failed > 0 => Ok(ExitCode::from(exit::PARTIAL)),
+        () => Ok(ExitCode::SUCCESS),
     }
 }

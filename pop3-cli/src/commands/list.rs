@@ -49,11 +49,11 @@ pub(crate) async fn run(
         print(message, json);
     }
     for (uid, failure) in &listing.failed {
-        eprintln!(
-            "pop3: no headers for {}: {}",
+        output::error(&format!(
+            "no headers for {}: {}",
             output::clean(uid.as_str()),
             output::clean(&failure.to_string())
-        );
+        ));
     }
     Ok(if listing.failed.is_empty() {
         ExitCode::SUCCESS

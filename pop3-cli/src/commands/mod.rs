@@ -27,8 +27,11 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         _ => DemoSetup::default(),
     };
     let target = Target::from_cli(&cli, demo)?;
-    if target.is_embedded() {
-        tracing::info!("no --host: using the embedded demo server");
+    if target.is_embedded() && !matches!(cli.command, Command::Demo(_)) {
+        output::note(
+            "pop3: no --host: using the embedded demo server, with a fresh generated mailbox \
+             that is gone when the command ends (--port and --user apply to --host only)",
+        );
     }
     let command = async {
         match &cli.command {
@@ -61,7 +64,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         biased;
         result = command => result,
         () = interrupts.reached(1) => {
-            eprintln!("pop3: interrupted");
+            output::error("interrupted");
             Ok(ExitCode::from(interrupt::EXIT))
         }
     }
@@ -77,6 +80,18 @@ async fn stat(target: &Target, json: bool) -> Result<ExitCode, CliError> {
         output::line(&format!("{} {}", size.messages, size.octets));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a UID that is not on the server is reported as, by `fetch --uid` and `dele`.
+pub(crate) const NO_SUCH_UID: &str = "no such UID on the server";
+
+/// Reports a UID named on the command line that the server does not have: one line on
+/// stderr, and with `--json` an object on stdout.
+pub(crate) fn report_unknown_uid(uid: &str, json: bool) {
+    output::error(&format!("{NO_SUCH_UID}: {}", output::clean(uid)));
+    if json {
+        output::json(&serde_json::json!({ "uid": uid, "error": NO_SUCH_UID }));
+    }
 }
 
 /// Why a deletion was not committed, in words.
@@ -97,7 +112,7 @@ pub(crate) fn report_deletion(uid: &str, result: &Result<(), String>, json: bool
     match result {
         _ if json => output::json(&serde_json::json!({ "uid": uid, "deleted": result.is_ok() })),
         Ok(()) if to_stdout => output::line(&format!("deleted {uid}")),
-        Ok(()) => eprintln!("deleted {uid}"),
-        Err(why) => eprintln!("pop3: not deleted {uid}: {}", output::clean(why)),
+        Ok(()) => output::note(&format!("deleted {uid}")),
+        Err(why) => output::error(&format!("not deleted {uid}: {}", output::clean(why))),
     }
 }
