@@ -165,6 +165,29 @@ pub(crate) enum Command {
     /// Start the embedded server (a fresh generated mailbox behind a 20 ms round trip) and
     /// run bench against it, saying what it does; with --host, run bench against that.
     Demo(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish...) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: `pop3 man | man -l -`; or write every page.
+    Man(ManArgs),
+}
+
+/// Which man page.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// A command's own page (pop3-COMMAND(1)) instead of pop3(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "out_dir")]
+    pub(crate) command: Option<String>,
+    /// Write pop3.1 and every pop3-COMMAND.1 into this directory instead.
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub(crate) out_dir: Option<PathBuf>,
+}
+
+/// Which shell to complete for.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 /// The bench's setup; the mailbox and latency options shape the embedded server only.

@@ -60,6 +60,11 @@ pub(crate) fn line(text: &str) {
     });
 }
 
+/// Prints bytes as they are (a generated script or page).
+pub(crate) fn raw(bytes: &[u8]) {
+    stdout().write(|w| w.write_all(bytes));
+}
+
 /// Prints one JSON object on its own line.
 pub(crate) fn json(value: &serde_json::Value) {
     line(&value.to_string());

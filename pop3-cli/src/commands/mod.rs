@@ -5,6 +5,7 @@ mod capa;
 mod dele;
 mod fetch;
 mod list;
+mod reference;
 
 use pop3_tokio::AsyncSession as _;
 use std::process::ExitCode;
@@ -21,6 +22,10 @@ use crate::output;
 /// Runs the subcommand; `Ok` carries the exit code (0, 5 for partial success, 130 when
 /// interrupted).
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // Commands about the command itself: no server, no signals.
+    if matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        return about_itself(&cli.command);
+    }
     let interrupts = Interrupts::listen().map_err(CliError::io("cannot handle signals"))?;
     let demo = match &cli.command {
         Command::Bench(args) | Command::Demo(args) => bench::demo_setup(args),
@@ -54,6 +59,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Dele(args) => dele::run(&target, args, cli.json).await,
             Command::Bench(args) => bench::run(&target, args, false, cli.json, cli.quiet > 0).await,
             Command::Demo(args) => bench::run(&target, args, true, cli.json, cli.quiet > 0).await,
+            Command::Completions(_) | Command::Man(_) => about_itself(&cli.command),
         }
     };
     if matches!(cli.command, Command::Fetch(_)) {
@@ -67,6 +73,15 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output::error("interrupted");
             Ok(ExitCode::from(interrupt::EXIT))
         }
+    }
+}
+
+/// `completions` and `man`.
+fn about_itself(command: &Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Completions(args) => Ok(reference::completions(args.shell)),
+        Command::Man(args) => reference::man_page(args),
+        _ => Err(CliError::Other("not a command about pop3 itself".into())),
     }
 }
 
