@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use std::pin::pin;
 
-use futures_util::future::{Either, select};
+use futures_util::future::{BoxFuture, Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use pop3_session::{AsyncSession, Connector, Entry, Error, Pipelining, Uid};
 
@@ -31,13 +31,29 @@ pub(crate) fn numbers(entries: &[Entry]) -> Numbers {
     entries.iter().map(|e| (e.uid.clone(), e.msg)).collect()
 }
 
-/// What every session of a run shares.
 /// The `tracing` span of one session's work, so that `-vv` dialogues of several
 /// sessions can be told apart.
 pub(crate) fn span(id: SessionId) -> tracing::Span {
     tracing::debug_span!("session", id = id.0)
 }
 
+/// A login in progress, started before the run was planned.
+pub(crate) type Connecting<'a, S> = BoxFuture<'a, Result<S, Error>>;
+
+/// How a session of a run starts.
+pub(crate) enum Start<'a, S> {
+    /// Logged in, with its snapshot: the session that listed the maildrop for the plan.
+    Listed(S, Numbers),
+    /// Its login, started alongside the first session's, ended (well or not) before the
+    /// run was planned.
+    Connected(Result<S, Error>),
+    /// Its login, started alongside the first session's, is still under way.
+    Connecting(Connecting<'a, S>),
+    /// Not started: it connects now.
+    Fresh,
+}
+
+/// What every session of a run shares.
 pub(crate) struct Shared<'p> {
     pub(crate) plan: Mutex<Plan>,
     trust: Mutex<PipeliningTrust>,
@@ -141,6 +157,9 @@ pub(crate) trait Work<S: AsyncSession>: Sync {
 enum End {
     /// It finished its share and logged out.
     Closed,
+    /// It was opened ahead of the plan, which turned out to need fewer sessions: it
+    /// logged out without listing anything.
+    Surplus,
     /// It could not log in, or failed on the way.
     Failed,
     /// The run was stopped while it was receiving: its connection was dropped.
@@ -168,34 +187,34 @@ where
             work,
             shared,
             budget,
-            opened: AtomicUsize::new(0),
+            // The session that listed the maildrop.
+            opened: AtomicUsize::new(1),
         }
     }
 
     /// Runs the plan with `first` (logged in, its snapshot taken) and up to `wanted`
     /// sessions in all, as futures polled together by the caller's task; returns when
-    /// every session has ended and the work settled.
-    pub(crate) async fn run(&self, first: (C::Session, Numbers), wanted: usize) {
-        self.opened.store(1, Ordering::SeqCst);
+    /// every session has ended and the work settled. `early` are the logins started
+    /// alongside the first session's: they become the next sessions, and those beyond
+    /// `wanted` log out at once.
+    pub(crate) async fn run(
+        &self,
+        first: (C::Session, Numbers),
+        wanted: usize,
+        early: Vec<Start<'a, C::Session>>,
+    ) {
         let mut workers = FuturesUnordered::new();
-        workers.push(
-            self.worker(SessionId(0), Some(first))
-                .instrument(span(SessionId(0))),
-        );
-        for id in 1..wanted {
-            workers.push(
-                self.worker(SessionId(id), None)
-                    .instrument(span(SessionId(id))),
-            );
+        let mut next = 0;
+        for (start, surplus) in starts(first, wanted, early) {
+            let id = SessionId(next);
+            workers.push(self.worker(id, start, surplus).instrument(span(id)));
+            next += 1;
         }
-        self.shared.running.store(wanted, Ordering::SeqCst);
-        let mut next = wanted;
+        self.shared.running.store(workers.len(), Ordering::SeqCst);
         while let Some(end) = workers.next().await {
             if self.replace(end, workers.len()) {
-                workers.push(
-                    self.worker(SessionId(next), None)
-                        .instrument(span(SessionId(next))),
-                );
+                let id = SessionId(next);
+                workers.push(self.worker(id, Start::Fresh, false).instrument(span(id)));
                 next += 1;
             }
             self.shared.running.store(workers.len(), Ordering::SeqCst);
@@ -219,34 +238,36 @@ where
     }
 
     /// The same, with each session on a thread of its own (for sessions whose calls
-    /// block: the blocking adapter).
+    /// block: the blocking adapter). Their logins cannot start before the first
+    /// session's snapshot, which blocks its thread: there is no `early`.
     pub(crate) async fn run_threads(&self, first: (C::Session, Numbers), wanted: usize)
     where
         C::Session: Send,
     {
-        self.opened.store(1, Ordering::SeqCst);
         std::thread::scope(|scope| {
             let (ended, ends) = std::sync::mpsc::channel();
-            let spawn = |id: SessionId, opened: Option<(C::Session, Numbers)>| {
+            let spawn = |id: SessionId, start: Start<'a, C::Session>| {
                 let ended = ended.clone();
                 scope.spawn(move || {
-                    let end =
-                        crate::blocking::block_on(self.worker(id, opened).instrument(span(id)));
+                    let end = crate::blocking::block_on(
+                        self.worker(id, start, false).instrument(span(id)),
+                    );
                     let _ = ended.send(end);
                 });
             };
-            spawn(SessionId(0), Some(first));
-            for id in 1..wanted {
-                spawn(SessionId(id), None);
+            let mut next = 0;
+            for (start, _) in starts(first, wanted, Vec::new()) {
+                spawn(SessionId(next), start);
+                next += 1;
             }
             self.shared.running.store(wanted, Ordering::SeqCst);
-            let (mut running, mut next) = (wanted, wanted);
+            let mut running = wanted;
             while running > 0 {
                 // A worker thread always reports before it ends.
                 let Ok(end) = ends.recv() else { break };
                 running -= 1;
                 if self.replace(end, running) {
-                    spawn(SessionId(next), None);
+                    spawn(SessionId(next), Start::Fresh);
                     next += 1;
                     running += 1;
                 }
@@ -276,9 +297,9 @@ where
         replace
     }
 
-    /// Connects, logs in and takes the session's snapshot.
-    pub(crate) async fn open(&self) -> Result<(C::Session, Numbers), Error> {
-        let mut session = self.connector.connect().await?;
+    /// Makes a logged-in session ready for the plan: lockstep if the run fell back to
+    /// it, and its own snapshot (message numbers are per session).
+    async fn prepare(&self, mut session: C::Session) -> Result<(C::Session, Numbers), Error> {
         if self.shared.lockstep() {
             session.set_pipelining(Pipelining::Never).await?;
         }
@@ -286,24 +307,43 @@ where
         Ok((session, numbers(&entries)))
     }
 
-    async fn worker(&self, id: SessionId, opened: Option<(C::Session, Numbers)>) -> End {
-        let (mut session, numbers) = if let Some(opened) = opened {
-            opened
-        } else {
-            self.opened.fetch_add(1, Ordering::SeqCst);
-            match self.open().await {
-                Ok(opened) => opened,
-                Err(e) => {
-                    let live = self.shared.live.load(Ordering::SeqCst);
-                    if after_login_failure(e.kind(), live) == LoginDecision::StopOpening {
-                        self.shared.stop_opening.store(true, Ordering::SeqCst);
-                    }
-                    self.shared.report(&ProgressEvent::SessionFailed {
-                        session: id,
-                        reason: e.to_string(),
-                    });
-                    return End::Failed;
+    /// Logs `start` in (unless it is the listing session already); a `surplus` one then
+    /// logs out at once.
+    async fn connected(&self, start: Start<'a, C::Session>) -> Result<C::Session, Error> {
+        match start {
+            Start::Connected(connected) => connected,
+            Start::Connecting(connecting) => connecting.await,
+            Start::Fresh => self.connector.connect().await,
+            Start::Listed(session, _) => Ok(session),
+        }
+    }
+
+    async fn worker(&self, id: SessionId, start: Start<'a, C::Session>, surplus: bool) -> End {
+        if surplus {
+            match self.connected(start).await {
+                Ok(session) => {
+                    let _ = session.quit().await;
                 }
+                // Still news: a server that refuses it may refuse more.
+                Err(e) => self.login_failed(id, &e),
+            }
+            return End::Surplus;
+        }
+        let opened = match start {
+            Start::Listed(session, numbers) => Ok((session, numbers)),
+            start => {
+                self.opened.fetch_add(1, Ordering::SeqCst);
+                match self.connected(start).await {
+                    Ok(session) => self.prepare(session).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let (mut session, numbers) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.login_failed(id, &e);
+                return End::Failed;
             }
         };
         self.shared.live.fetch_add(1, Ordering::SeqCst);
@@ -334,6 +374,10 @@ where
             if jobs.is_empty() {
                 break;
             }
+            // Sessions are futures polled together: one whose reads never wait (a fast
+            // server) would otherwise run its whole share before the others, still
+            // logging in, are polled at all.
+            yield_now().await;
             let mut batch = Vec::with_capacity(jobs.len());
             for job in jobs {
                 match numbers.get(&job.uid) {
@@ -397,6 +441,19 @@ where
         End::Closed
     }
 
+    /// A session could not log in or list: no more are opened if the server said it
+    /// allows no more.
+    fn login_failed(&self, id: SessionId, error: &Error) {
+        let live = self.shared.live.load(Ordering::SeqCst);
+        if after_login_failure(error.kind(), live) == LoginDecision::StopOpening {
+            self.shared.stop_opening.store(true, Ordering::SeqCst);
+        }
+        self.shared.report(&ProgressEvent::SessionFailed {
+            session: id,
+            reason: error.to_string(),
+        });
+    }
+
     fn failed(&self, id: SessionId, pipelined: bool, error: &Error) -> End {
         lock(&self.shared.plan).session_failed(id, &error.to_string());
         lock(&self.shared.trust).session_failed(pipelined);
@@ -413,8 +470,127 @@ where
         self.shared.lockstep()
     }
 
-    /// Sessions opened in all.
+    /// Sessions opened in all (the listing session included, surplus ones not).
     pub(crate) fn sessions_opened(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
+    }
+}
+
+/// Lets the other futures polled with this one run before it goes on.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// The starts of a run's first sessions, each with whether it is surplus: the listing
+/// one, the early logins (those done first), then fresh ones up to `wanted`. Early
+/// logins beyond `wanted` are surplus (they log out), and so are failed ones (reported,
+/// not counted); after a failed early login no fresh one is tried, since a server that
+/// refused one session at once would likely refuse another.
+fn starts<S>(
+    first: (S, Numbers),
+    wanted: usize,
+    early: Vec<Start<'_, S>>,
+) -> Vec<(Start<'_, S>, bool)> {
+    let (failed, mut usable): (Vec<_>, Vec<_>) = early
+        .into_iter()
+        .partition(|start| matches!(start, Start::Connected(Err(_))));
+    usable.sort_by_key(|start| match start {
+        Start::Connected(Ok(_)) => 0,
+        _ => 1,
+    });
+    let refused = !failed.is_empty();
+    let mut starts = vec![(Start::Listed(first.0, first.1), false)];
+    for start in usable {
+        let surplus = starts.len() >= wanted;
+        starts.push((start, surplus));
+    }
+    while !refused && starts.len() < wanted {
+        starts.push((Start::Fresh, false));
+    }
+    starts.extend(failed.into_iter().map(|start| (start, true)));
+    starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(starts: &[(Start<'_, u8>, bool)]) -> Vec<(&'static str, bool)> {
+        starts
+            .iter()
+            .map(|(start, surplus)| {
+                let kind = match start {
+                    Start::Listed(..) => "listed",
+                    Start::Connected(Ok(_)) => "connected",
+                    Start::Connected(Err(_)) => "failed",
+                    Start::Connecting(_) => "connecting",
+                    Start::Fresh => "fresh",
+                };
+                (kind, *surplus)
+            })
+            .collect()
+    }
+
+    fn connecting<'a>() -> Start<'a, u8> {
+        Start::Connecting(Box::pin(async { Ok(7) }))
+    }
+
+    fn failed<'a>() -> Start<'a, u8> {
+        Start::Connected(Err(Error::Config("refused".into())))
+    }
+
+    #[test]
+    fn early_logins_fill_the_run_done_ones_first_and_fresh_ones_complete_it() {
+        let starts = starts(
+            (0, Numbers::new()),
+            4,
+            vec![connecting(), Start::Connected(Ok(1))],
+        );
+        assert_eq!(
+            kinds(&starts),
+            [
+                ("listed", false),
+                ("connected", false),
+                ("connecting", false),
+                ("fresh", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn early_logins_beyond_the_plan_are_surplus() {
+        let starts = starts(
+            (0, Numbers::new()),
+            2,
+            vec![connecting(), Start::Connected(Ok(1)), connecting()],
+        );
+        assert_eq!(
+            kinds(&starts),
+            [
+                ("listed", false),
+                ("connected", false),
+                ("connecting", true),
+                ("connecting", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_early_login_is_reported_and_no_fresh_one_tried() {
+        let starts = starts((0, Numbers::new()), 5, vec![failed(), connecting()]);
+        assert_eq!(
+            kinds(&starts),
+            [("listed", false), ("connecting", false), ("failed", true)]
+        );
     }
 }

@@ -1,12 +1,18 @@
 //! [`Multi`]: the async coordinator.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+
+use futures_util::FutureExt as _;
+use futures_util::future::{Either, select};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
 use pop3_session::{AsyncSession, Connector, Entry, Error, ErrorKind, Pipelining, Uid};
 use pop3_store::{Account, AsyncStore};
 
-use crate::engine::{Engine, Numbers, Shared, Work, lock, numbers, span};
+use crate::engine::{Connecting, Engine, Numbers, Shared, Start, Work, lock, numbers, span};
 use crate::error::MultiError;
 use crate::options::{MultiConnectionMode, MultiOptions};
 use crate::plan::SessionId;
@@ -161,25 +167,84 @@ impl<C: Connector> Multi<C> {
         wanted.clamp(1, jobs.len().max(1))
     }
 
-    /// The first session and its snapshot. A session that fails taking the snapshot
-    /// while pipelining is retried once in lockstep (servers exist that break under
-    /// even two pipelined commands).
-    async fn first(&self) -> Result<(C::Session, Vec<Entry>, bool), MultiError> {
-        let mut session = self.connector.connect().await.map_err(MultiError::Login)?;
-        let pipelining = session.is_pipelining();
-        match session.snapshot().await {
-            Ok(entries) => Ok((session, entries, false)),
-            Err(e) if pipelining && retry_in_lockstep(&e) => {
-                let mut session = self.connector.connect().await.map_err(MultiError::Login)?;
-                session
-                    .set_pipelining(Pipelining::Never)
-                    .await
-                    .map_err(MultiError::Snapshot)?;
-                let entries = session.snapshot().await.map_err(MultiError::Snapshot)?;
-                Ok((session, entries, true))
-            }
-            Err(e) => Err(MultiError::Snapshot(e)),
+    /// Logins started before the run is planned, besides the first: with several
+    /// sessions asked for, they log in while the first lists the maildrop, instead of
+    /// after. None for one session, and none for the thread driver (whose first
+    /// session blocks its thread).
+    fn head_start(&self) -> usize {
+        if self.threads {
+            return 0;
         }
+        match self.options.connection_mode() {
+            MultiConnectionMode::Disable => 0,
+            MultiConnectionMode::Enable => self.options.connection_count() - 1,
+            MultiConnectionMode::Auto => AUTO_HEAD_START,
+        }
+    }
+
+    /// The first session to log in and its snapshot, with the logins started alongside
+    /// it (see [`head_start`](Self::head_start)): whichever logs in first lists the
+    /// maildrop (so a server that locks the maildrop serves the winner). A session that
+    /// fails taking the snapshot while pipelining is retried once in lockstep (servers
+    /// exist that break under even two pipelined commands).
+    async fn first(&self) -> Result<First<'_, C::Session>, MultiError> {
+        let mut opening: FuturesUnordered<Connecting<'_, C::Session>> = (0..=self.head_start())
+            .map(|n| {
+                self.connector
+                    .connect()
+                    .instrument(span(SessionId(n)))
+                    .boxed()
+            })
+            .collect();
+        let mut done = Vec::new();
+        let session = loop {
+            match opening.next().await {
+                Some(Ok(session)) => break session,
+                Some(Err(e)) => done.push(Err(e)),
+                None => {
+                    // Every login failed; they usually share a cause: report the first.
+                    let first = done.into_iter().find_map(Result::err);
+                    return Err(MultiError::Login(
+                        first.expect("at least one login was started"),
+                    ));
+                }
+            }
+        };
+        let mut session = session;
+        let pipelining = session.is_pipelining();
+        let listed = alongside(session.snapshot(), &mut opening, &mut done)
+            .instrument(span(SessionId(0)))
+            .await;
+        let (session, entries, lockstep) = match listed {
+            Ok(entries) => (session, entries, false),
+            Err(e) if pipelining && retry_in_lockstep(&e) => {
+                let retry = async {
+                    let mut session = self.connector.connect().await.map_err(MultiError::Login)?;
+                    session
+                        .set_pipelining(Pipelining::Never)
+                        .await
+                        .map_err(MultiError::Snapshot)?;
+                    let entries = session.snapshot().await.map_err(MultiError::Snapshot)?;
+                    Ok::<_, MultiError>((session, entries))
+                };
+                let (session, entries) = alongside(retry, &mut opening, &mut done)
+                    .instrument(span(SessionId(0)))
+                    .await?;
+                (session, entries, true)
+            }
+            Err(e) => return Err(MultiError::Snapshot(e)),
+        };
+        let early = done
+            .into_iter()
+            .map(Start::Connected)
+            .chain(opening.into_iter().map(Start::Connecting))
+            .collect();
+        Ok(First {
+            session,
+            entries,
+            lockstep,
+            early,
+        })
     }
 
     fn budget(&self, wanted: usize) -> usize {
@@ -190,7 +255,12 @@ impl<C: Connector> Multi<C> {
     /// `mail-parser`), listed by as many sessions as the mode gives: Aspose.Email's
     /// `ListMessages`.
     pub async fn list_messages(&self) -> Result<Listing, MultiError> {
-        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
+        let First {
+            session,
+            entries,
+            lockstep,
+            early,
+        } = self.first().await?;
         let jobs: Vec<Job> = entries.iter().map(job).collect();
         let wanted = self.wanted(Operation::ListHeaders, &jobs);
         self.planned(&jobs);
@@ -215,7 +285,7 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted)
+        self.drive(&engine, (session, numbers(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         let failed = failures(&plan);
@@ -234,7 +304,12 @@ impl<C: Connector> Multi<C> {
     /// asked for, DELE each durable message of the selection and report whether QUIT
     /// committed it.
     pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<FetchReport, MultiError> {
-        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
+        let First {
+            session,
+            entries,
+            lockstep,
+            early,
+        } = self.first().await?;
         let (selected, unknown) = request.selection.apply(&entries);
         let (recorded, jobs): (Vec<&Entry>, Vec<&Entry>) = selected.into_iter().partition(|e| {
             request.new_only && request.store.contains(request.account, e.uid.as_str())
@@ -260,7 +335,7 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted)
+        self.drive(&engine, (session, numbers(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         let failed = failures(&plan);
@@ -294,7 +369,12 @@ impl<C: Connector> Multi<C> {
     /// Deletes the selected messages (`DELE` by UID, each committed by its session's
     /// `QUIT`) and reports, per UID, whether the deletion was committed.
     pub async fn delete(&self, selection: &Selection) -> Result<DeleteReport, MultiError> {
-        let (session, entries, lockstep) = self.first().instrument(span(SessionId(0))).await?;
+        let First {
+            session,
+            entries,
+            lockstep,
+            early,
+        } = self.first().await?;
         let (selected, unknown) = selection.apply(&entries);
         let jobs: Vec<Job> = selected.into_iter().map(job).collect();
         let order: Vec<Uid> = jobs.iter().map(|j| j.uid.clone()).collect();
@@ -308,7 +388,7 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted)
+        self.drive(&engine, (session, numbers(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         for (uid, failure) in failures(&plan) {
@@ -324,16 +404,17 @@ impl<C: Connector> Multi<C> {
         })
     }
 
-    async fn drive<W: Work<C::Session>>(
-        &self,
-        engine: &Engine<'_, C, W>,
+    async fn drive<'a, W: Work<C::Session>>(
+        &'a self,
+        engine: &Engine<'a, C, W>,
         first: (C::Session, Numbers),
         wanted: usize,
+        early: Vec<Start<'a, C::Session>>,
     ) {
         if self.threads {
             engine.run_threads(first, wanted).await;
         } else {
-            engine.run(first, wanted).await;
+            engine.run(first, wanted, early).await;
         }
     }
 
@@ -342,6 +423,39 @@ impl<C: Connector> Multi<C> {
             messages: jobs.len(),
             bytes: jobs.iter().map(|j| j.size).sum(),
         });
+    }
+}
+
+/// Logins `Auto` starts alongside the first, before it knows how many sessions the run
+/// wants: most runs worth more than one session want at least two.
+const AUTO_HEAD_START: usize = 1;
+
+/// The first session to log in, its snapshot, and the other logins started with it.
+struct First<'a, S> {
+    session: S,
+    entries: Vec<Entry>,
+    /// Pipelining broke while listing: the run is in lockstep.
+    lockstep: bool,
+    early: Vec<Start<'a, S>>,
+}
+
+/// Runs `work` to its end while the logins in `opening` go on; those that end meanwhile
+/// are kept in `done`.
+async fn alongside<S, T>(
+    work: impl Future<Output = T>,
+    opening: &mut FuturesUnordered<Connecting<'_, S>>,
+    done: &mut Vec<Result<S, Error>>,
+) -> T {
+    let mut work = pin!(work);
+    loop {
+        if opening.is_empty() {
+            return work.await;
+        }
+        match select(work.as_mut(), opening.next()).await {
+            Either::Left((output, _)) => return output,
+            Either::Right((Some(login), _)) => done.push(login),
+            Either::Right((None, _)) => {}
+        }
     }
 }
 

@@ -18,15 +18,44 @@ fn enabled(n: usize) -> MultiOptions {
         .connections(n)
 }
 
+/// With several sessions asked for, the async driver starts their logins with the first
+/// one's, not after it has listed the maildrop: every login is under way before the
+/// first UIDL. (The thread driver opens them after.)
+#[test]
+fn the_other_sessions_log_in_while_the_first_lists() {
+    let messages = mailbox::generate(40, 1_000, 6);
+    for runner in ALL {
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .profile(pop3_testkit::Profile::Slow(Duration::from_millis(20)))
+            .start();
+        let listing = common::list(runner, &Target2::of(&server), enabled(4)).unwrap();
+        assert_eq!(listing.messages.len(), 40, "{runner:?}");
+        let received = server.received();
+        let first_uidl = received.iter().position(|l| l == "UIDL").unwrap();
+        let logins_before = received[..first_uidl]
+            .iter()
+            .filter(|l| l.starts_with("USER ") || l.starts_with("AUTH "))
+            .count();
+        if runner == common::Runner::Threads {
+            assert_eq!(logins_before, 1, "{runner:?}: {received:?}");
+        } else {
+            assert_eq!(logins_before, 4, "{runner:?}: {received:?}");
+        }
+    }
+}
+
 #[test]
 fn list_messages_with_several_sessions() {
     let messages = mailbox::generate(60, 1_500, 4);
     for runner in ALL {
         let server = TestServer::builder().messages(messages.clone()).start();
-        let listing = common::list(runner, &Target2::of(&server), enabled(4)).unwrap();
+        let events = common::Events::default();
+        let listing =
+            common::list_with(runner, &Target2::of(&server), enabled(4), &events).unwrap();
         assert_eq!(listing.messages.len(), 60, "{runner:?}");
         assert!(listing.failed.is_empty());
-        assert_eq!(listing.sessions, 4);
+        assert_eq!(listing.sessions, 4, "{runner:?} {:?}", events.all());
         assert_eq!(server.connections(), 4, "{runner:?}");
         let numbers: Vec<u32> = listing.messages.iter().map(|m| m.number).collect();
         assert_eq!(numbers, (1..=60).collect::<Vec<_>>());
