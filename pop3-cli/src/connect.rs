@@ -9,10 +9,10 @@ use pop3_multi::{Multi, MultiConnectionMode, MultiOptions};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_server::{Server, mailbox};
 use pop3_session::LoginConnector;
 use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
-use pop3_testkit::{TestServer, mailbox};
 use pop3_tokio::Client;
 
 use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
@@ -32,7 +32,7 @@ pub(crate) struct Target {
     allow_plaintext: bool,
     connections: Connections,
     /// Keeps the embedded server alive for the command's duration.
-    embedded: Option<TestServer>,
+    embedded: Option<Server>,
 }
 
 impl Target {
@@ -55,13 +55,15 @@ impl Target {
             (host.clone(), cli.port, user, password(cli)?, None)
         } else {
             {
-                let server = TestServer::builder()
+                let server = Server::builder()
                     .messages(mailbox::generate(DEMO_MESSAGES, DEMO_MESSAGE_SIZE, 1))
-                    .start();
-                let addr = if mode == TlsMode::Implicit {
-                    server.tls_addr()
-                } else {
-                    server.addr()
+                    .start()
+                    .map_err(|e| {
+                        CliError::Other(format!("cannot start the embedded server: {e}"))
+                    })?;
+                let addr = match server.tls_addr() {
+                    Some(tls_addr) if mode == TlsMode::Implicit => tls_addr,
+                    _ => server.addr(),
                 };
                 let user = server.user().to_owned();
                 let password = Secret::from(server.password());
@@ -81,8 +83,8 @@ impl Target {
         if let Some(port) = port {
             options = options.port(port);
         }
-        if let Some(server) = &embedded {
-            options = options.add_root_pem(server.ca_pem().as_bytes())?;
+        if let Some(ca_pem) = embedded.as_ref().and_then(Server::ca_pem) {
+            options = options.add_root_pem(ca_pem.as_bytes())?;
         }
         if let Some(path) = &cli.ca_file {
             let pem = std::fs::read(path)
