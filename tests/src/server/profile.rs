@@ -97,7 +97,9 @@ pub enum Fault {
     /// without any line end, streamed in 64 KiB writes (never allocated at once), then
     /// close the connection.
     HugeStatusLine(usize),
-    /// Close the connection (gracefully) once this many commands have been answered.
+    /// Close the connection (gracefully) once this many commands have been answered
+    /// (SASL responses count as commands). When the last one is an accepted STLS, the
+    /// connection closes right after the `+OK`, before the TLS handshake.
     CloseAfterCommands(usize),
     /// Drop the connection when QUIT arrives in the transaction state, without
     /// answering it: the session's deletions are not committed, as when a connection
