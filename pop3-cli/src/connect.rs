@@ -10,10 +10,10 @@ use pop3_multi::{Multi, MultiConnectionMode, MultiOptions};
 use pop3_proto::sasl::MechanismKind;
 use pop3_proto::task::{AuthMethod, Login};
 use pop3_proto::{Pipelining, Secret};
+use pop3_server::{LatencyProxy, Server, mailbox};
 use pop3_session::LoginConnector;
 use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
-use pop3_testkit::{LatencyProxy, TestServer, mailbox};
 use pop3_tokio::Client;
 
 use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
@@ -45,20 +45,20 @@ impl Default for DemoSetup {
 /// The embedded server, and the proxy adding latency in front of it if any: both live as
 /// long as the command.
 struct Embedded {
-    server: TestServer,
+    server: Server,
     proxy: Option<LatencyProxy>,
 }
 
 impl Embedded {
     /// Starts the server with `setup`'s mailbox; returns it with the port to connect to.
     fn start(setup: DemoSetup, mode: TlsMode) -> Result<(Self, u16), CliError> {
-        let server = TestServer::builder()
+        let server = Server::builder()
             .messages(mailbox::generate(setup.messages, setup.message_size, 1))
-            .start();
-        let addr = if mode == TlsMode::Implicit {
-            server.tls_addr()
-        } else {
-            server.addr()
+            .start()
+            .map_err(|e| CliError::Other(format!("cannot start the embedded server: {e}")))?;
+        let addr = match server.tls_addr() {
+            Some(tls_addr) if mode == TlsMode::Implicit => tls_addr,
+            _ => server.addr(),
         };
         let proxy = if setup.round_trip.is_zero() {
             None
@@ -123,8 +123,8 @@ impl Target {
         if let Some(port) = port {
             options = options.port(port);
         }
-        if let Some(embedded) = &embedded {
-            options = options.add_root_pem(embedded.server.ca_pem().as_bytes())?;
+        if let Some(ca_pem) = embedded.as_ref().and_then(|e| e.server.ca_pem()) {
+            options = options.add_root_pem(ca_pem.as_bytes())?;
         }
         if let Some(path) = &cli.ca_file {
             let pem = std::fs::read(path)

@@ -1,11 +1,14 @@
 //! A test kit for POP3 clients, in the spirit of `GreenMail`: start a server in your test,
 //! point your client at it, check what happened.
 //!
-//! * [`TestServer`] ([`server`]): an in-process POP3 server on loopback over
-//!   `pop3_proto`'s server session, with STLS and implicit TLS, SASL, APOP, server
-//!   [`Profile`]s (Dovecot-like, no pipelining, session lock, LF-only, slow, trickling, RFC 1939
-//!   only) and injected [`Fault`]s (truncation, garbage, STLS stripping and injection,
-//!   endless lines...).
+//! The server itself is the embeddable [`pop3_server`] crate; this kit adds what only
+//! tests need, through the server's [`ConnectionHook`](pop3_server::ConnectionHook)
+//! extension point, and re-exports the rest under its historical names.
+//!
+//! * [`TestServer`] ([`server`]): `pop3_server`'s server on loopback with STLS and
+//!   implicit TLS, SASL, APOP, server [`Profile`]s (Dovecot-like, no pipelining, session
+//!   lock, LF-only, slow, trickling, RFC 1939 only) and injected [`Fault`]s (truncation,
+//!   garbage, STLS stripping and injection, endless lines...).
 //!
 //!   For clients that open several sessions on one maildrop at once: a server that
 //!   refuses logins too close together ([`Profile::LoginDelay`]), one that advertises
@@ -15,12 +18,12 @@
 //!   chosen offset inside one message's body ([`Fault::CloseDuringRetr`]), and counts
 //!   of logins and of sessions logged in at once ([`TestServer::logins`],
 //!   [`TestServer::max_concurrent_sessions`]).
-//! * [`LatencyProxy`] ([`proxy`]): a loopback TCP proxy adding a one-way delay in each
-//!   direction, without throttling pipelined traffic.
+//! * [`LatencyProxy`] ([`proxy`], from `pop3_server`): a loopback TCP proxy adding a
+//!   one-way delay in each direction, without throttling pipelined traffic.
 //! * [`Dovecot`] ([`dovecot`], Unix): starts a real Dovecot on loopback from a verified
 //!   configuration, when it is installed.
-//! * [`mailbox`]: hostile and realistic message sets.
-//! * [`certs`]: throw-away CA and server certificates.
+//! * [`mailbox`] (from `pop3_server`): hostile and realistic message sets.
+//! * [`certs`]: throw-away CA and server certificates, trusted and untrusted.
 //!
 //! Everything is blocking std code with its own threads, so it works under any async
 //! runtime, and everything stops when dropped.
@@ -41,9 +44,15 @@
 pub mod certs;
 #[cfg(unix)]
 pub mod dovecot;
-pub mod mailbox;
-pub mod proxy;
 pub mod server;
+
+pub use pop3_server::mailbox;
+
+/// [`LatencyProxy`]: a loopback TCP proxy that delays every chunk by a fixed one-way
+/// latency in each direction (`pop3_server`'s, re-exported).
+pub mod proxy {
+    pub use pop3_server::LatencyProxy;
+}
 
 #[cfg(unix)]
 pub use dovecot::{Dovecot, DovecotError, DovecotOptions};

@@ -1,10 +1,12 @@
 //! [`TestServer`]: an in-process POP3 server on loopback, with profiles and faults.
 //!
-//! It runs `pop3_proto`'s sans-IO server [`Session`](pop3_proto::server::session::Session)
-//! over blocking std sockets, one thread per connection, so it works under any async
-//! runtime in your tests. By default it listens twice on `127.0.0.1`: a plaintext port
-//! offering STLS ([`TestServer::addr`]) and an implicit-TLS port
-//! ([`TestServer::tls_addr`]), with a certificate signed by a fresh CA
+//! It is the embeddable [`pop3_server::Server`] (blocking std sockets, one thread per
+//! connection, so it works under any async runtime in your tests) with what only tests
+//! need on top: injected [`Fault`]s, [`Profile::BreaksPipelining`] and
+//! [`TestServerBuilder::expunge_after_logins`], all through the server's
+//! [`ConnectionHook`](pop3_server::ConnectionHook) extension point. By default it listens
+//! twice on `127.0.0.1`: a plaintext port offering STLS ([`TestServer::addr`]) and an
+//! implicit-TLS port ([`TestServer::tls_addr`]), with a certificate signed by a fresh CA
 //! ([`TestServer::ca_pem`]).
 //!
 //! ```
@@ -32,76 +34,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod connection;
-mod maildrop;
+mod faults;
 mod profile;
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pop3_proto::Uid;
 use pop3_proto::sasl::MechanismKind;
-use rustls::{ClientConfig, ServerConfig};
+use pop3_server::Server;
+use rustls::ClientConfig;
 
 use crate::certs::{self, TestCertificates};
-use connection::ConfiguredFault;
+use faults::{ConfiguredFault, FaultHook, Plan};
+use profile::Resolved;
 
-pub use maildrop::Maildrop;
+pub use pop3_server::Maildrop;
+pub use pop3_server::{DEFAULT_PASSWORD, DEFAULT_USER};
 pub use profile::{Fault, Profile};
-
-/// The default user name.
-pub const DEFAULT_USER: &str = "alice";
-/// The default password.
-pub const DEFAULT_PASSWORD: &str = "secret";
-
-/// What every connection of a server is configured with.
-#[derive(Debug)]
-struct Settings {
-    user: String,
-    password: String,
-    profiles: Vec<Profile>,
-    faults: Vec<ConfiguredFault>,
-    sasl: Vec<MechanismKind>,
-    apop: bool,
-    greeting: String,
-    idle_timeout: Duration,
-}
-
-/// State shared by the listeners, the connections and the [`TestServer`] handle.
-#[derive(Debug)]
-struct Shared {
-    settings: Settings,
-    maildrop: Maildrop,
-    tls: Option<Arc<ServerConfig>>,
-    received: Mutex<Vec<String>>,
-    connections: AtomicUsize,
-    bytes_sent: AtomicU64,
-    largest_write: AtomicUsize,
-    /// Connections dropped by [`Profile::BreaksPipelining`].
-    pipelining_drops: AtomicUsize,
-    shutdown: AtomicBool,
-    /// Live connections: a handle on each socket (to shut it down) and its thread.
-    live: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    fn log_line(&self, line: String) {
-        lock(&self.received).push(line);
-    }
-
-    fn count_write(&self, len: usize) {
-        self.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-        self.largest_write.fetch_max(len, Ordering::Relaxed);
-    }
-}
 
 /// Configures a [`TestServer`]; see [`TestServer::builder`].
 #[derive(Debug)]
@@ -256,26 +208,28 @@ impl TestServerBuilder {
     /// Starts the server: binds `127.0.0.1:0` (twice with TLS), generates certificates
     /// and spawns the listener threads.
     pub fn try_start(self) -> io::Result<TestServer> {
-        let maildrop = Maildrop::default();
+        let maildrop = Maildrop::new();
         for (uid, data) in self.messages {
             match uid {
-                Some(uid) => maildrop
-                    .push_with_uid(&uid, data)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                Some(uid) => maildrop.push_with_uid(&uid, data)?,
                 None => {
                     maildrop.push(data);
                 }
             }
         }
+        let mut expunges = Vec::new();
         for (uid, logins) in self.expunges {
-            let known = Uid::new(&uid).ok().filter(|_| maildrop.contains(&uid));
-            let Some(uid) = known else {
+            if !maildrop.contains(&uid) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("expunge_after_logins: no message has the UID {uid:?}"),
                 ));
-            };
-            maildrop.expunge_after_logins(uid, logins);
+            }
+            if logins == 0 {
+                maildrop.remove(&uid);
+            } else {
+                expunges.push((uid, logins));
+            }
         }
         let certificates = if self.untrusted {
             TestCertificates::generate_untrusted()
@@ -283,90 +237,56 @@ impl TestServerBuilder {
             TestCertificates::generate()
         }
         .map_err(io::Error::other)?;
-        let tls = if self.tls {
-            Some(certificates.server_config().map_err(io::Error::other)?)
-        } else {
-            None
-        };
-        let faults = self
-            .faults
-            .into_iter()
-            .map(|(fault, once)| ConfiguredFault {
-                fault,
-                once: once.then(|| Arc::new(AtomicBool::new(false))),
-            })
-            .collect();
-        let shared = Arc::new(Shared {
-            settings: Settings {
-                user: self.user,
-                password: self.password,
-                profiles: self.profiles,
-                faults,
-                sasl: self.sasl,
-                apop: self.apop,
-                greeting: self.greeting,
-                idle_timeout: self.idle_timeout,
-            },
-            maildrop,
-            tls,
-            received: Mutex::new(Vec::new()),
-            connections: AtomicUsize::new(0),
-            bytes_sent: AtomicU64::new(0),
-            largest_write: AtomicUsize::new(0),
-            pipelining_drops: AtomicUsize::new(0),
-            shutdown: AtomicBool::new(false),
-            live: Mutex::new(Vec::new()),
-        });
-        let plain = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = plain.local_addr()?;
-        let mut listeners = vec![(plain, false)];
-        let mut tls_addr = None;
+        let mut server = Server::builder()
+            .user(self.user, self.password)
+            .maildrop(maildrop.clone())
+            .tls(self.tls)
+            .sasl(self.sasl)
+            .apop(self.apop)
+            .greeting(self.greeting)
+            .hostname("pop3-testkit")
+            .idle_timeout(self.idle_timeout);
         if self.tls {
-            let implicit = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-            tls_addr = Some(implicit.local_addr()?);
-            listeners.push((implicit, true));
+            server = server.certificate_pem(certificates.cert_pem(), certificates.key_pem());
         }
-        let mut acceptors = Vec::new();
-        for (listener, implicit_tls) in listeners {
-            let shared = Arc::clone(&shared);
-            let handle = std::thread::Builder::new()
-                .name(format!("pop3-testkit-accept-{}", listener.local_addr()?))
-                .spawn(move || accept_loop(&shared, &listener, implicit_tls))?;
-            acceptors.push(handle);
+        let mut max_burst = None;
+        let mut lf_only = false;
+        for profile in &self.profiles {
+            match profile.resolve() {
+                Resolved::Server(profile) => {
+                    lf_only |= profile == pop3_server::Profile::LfOnly;
+                    server = server.profile(profile);
+                }
+                Resolved::BreaksPipelining(max) => {
+                    max_burst.get_or_insert(max);
+                }
+            }
         }
+        let pipelining_drops = Arc::new(AtomicUsize::new(0));
+        let plan = Arc::new(Plan {
+            faults: self
+                .faults
+                .into_iter()
+                .map(|(fault, once)| ConfiguredFault {
+                    fault,
+                    once: once.then(|| Arc::new(AtomicBool::new(false))),
+                })
+                .collect(),
+            max_burst,
+            lf_only,
+            pipelining_drops: Arc::clone(&pipelining_drops),
+            expunges: Mutex::new(expunges),
+            maildrop: maildrop.clone(),
+        });
+        let server = server
+            .connection_hook(move |_| Box::new(FaultHook::new(Arc::clone(&plan))))
+            .start()?;
         Ok(TestServer {
-            addr,
-            tls_addr,
+            server,
             certificates,
-            shared,
-            acceptors,
+            maildrop,
+            pipelining_drops,
         })
-    }
-}
-
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool) {
-    for stream in listener.incoming() {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            // E.g. too many open files: wait a little instead of spinning.
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let number = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
-        let Ok(handle_socket) = stream.try_clone() else {
-            continue;
-        };
-        let conn_shared = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name(format!("pop3-testkit-conn-{number}"))
-            .spawn(move || connection::serve(&conn_shared, stream, implicit_tls, number));
-        if let Ok(handle) = spawned {
-            let mut live = lock(&shared.live);
-            live.retain(|(_, h)| !h.is_finished());
-            live.push((handle_socket, handle));
-        }
     }
 }
 
@@ -376,11 +296,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
 /// the options.
 #[derive(Debug)]
 pub struct TestServer {
-    addr: SocketAddr,
-    tls_addr: Option<SocketAddr>,
+    server: Server,
     certificates: TestCertificates,
-    shared: Arc<Shared>,
-    acceptors: Vec<JoinHandle<()>>,
+    maildrop: Maildrop,
+    pipelining_drops: Arc<AtomicUsize>,
 }
 
 impl TestServer {
@@ -400,9 +319,15 @@ impl TestServer {
         Self::builder().start()
     }
 
+    /// The embedded server underneath, for what this wrapper does not repeat (such as
+    /// [`Server::bytes_received`]).
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
     /// The plaintext port (offering STLS unless TLS is disabled).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The implicit-TLS port.
@@ -411,7 +336,7 @@ impl TestServer {
     ///
     /// If TLS was disabled with [`TestServerBuilder::tls`]`(false)`.
     pub fn tls_addr(&self) -> SocketAddr {
-        match self.tls_addr {
+        match self.server.tls_addr() {
             Some(addr) => addr,
             None => panic!("pop3-testkit: TLS is disabled on this server (.tls(false))"),
         }
@@ -438,116 +363,80 @@ impl TestServer {
 
     /// The user name.
     pub fn user(&self) -> &str {
-        &self.shared.settings.user
+        self.server.user()
     }
 
     /// The password.
     pub fn password(&self) -> &str {
-        &self.shared.settings.password
+        self.server.password()
     }
 
     /// A handle on the maildrop: what the next session will see.
     pub fn mailbox(&self) -> Maildrop {
-        self.shared.maildrop.clone()
+        self.maildrop.clone()
     }
 
     /// How many connections were accepted (on both ports).
     pub fn connections(&self) -> usize {
-        self.shared.connections.load(Ordering::SeqCst)
+        self.server.connections()
     }
 
     /// How many sessions are still being served (their thread has not finished).
     pub fn active_sessions(&self) -> usize {
-        lock(&self.shared.live)
-            .iter()
-            .filter(|(_, handle)| !handle.is_finished())
-            .count()
+        self.server.active_sessions()
     }
 
     /// Waits until every session has ended (the client hung up or quit, and the server
     /// finished with it: committed or rolled back), up to `limit`. Returns whether they
     /// all did. For tests that check what a session left behind.
     pub fn wait_until_idle(&self, limit: Duration) -> bool {
-        let deadline = std::time::Instant::now() + limit;
-        while self.active_sessions() > 0 {
-            if std::time::Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
+        self.server.wait_until_idle(limit)
     }
 
     /// How many logins succeeded (the maildrop was opened), by any session, on both
     /// ports. Wrong credentials and refused logins do not count.
     pub fn logins(&self) -> usize {
-        self.shared.maildrop.stats().logins
+        self.server.logins()
     }
 
     /// How many logins with good credentials were refused for now: `[IN-USE]`
     /// ([`Profile::LockSession`]) or `[LOGIN-DELAY]` ([`Profile::LoginDelay`]).
     pub fn refused_logins(&self) -> usize {
-        self.shared.maildrop.stats().refused
+        self.server.refused_logins()
     }
 
     /// How many sessions are logged in now: logged in, and not yet ended by QUIT or a
     /// closed connection.
     pub fn logged_in_sessions(&self) -> usize {
-        self.shared.maildrop.stats().open
+        self.server.logged_in_sessions()
     }
 
     /// The most sessions that were logged in at the same time, since the start.
     pub fn max_concurrent_sessions(&self) -> usize {
-        self.shared.maildrop.stats().max_open
+        self.server.max_concurrent_sessions()
     }
 
     /// How many connections [`Profile::BreaksPipelining`] dropped because too many
     /// commands arrived at once.
     pub fn pipelining_drops(&self) -> usize {
-        self.shared.pipelining_drops.load(Ordering::SeqCst)
+        self.pipelining_drops.load(Ordering::SeqCst)
     }
 
     /// Every line clients sent, without line ends, across sessions in the order they
     /// arrived (SASL responses included; TLS handshakes are not lines).
     pub fn received(&self) -> Vec<String> {
-        lock(&self.shared.received).clone()
+        self.server.received()
     }
 
     /// Total bytes sent to clients (before TLS encryption).
     pub fn bytes_sent(&self) -> u64 {
-        self.shared.bytes_sent.load(Ordering::Relaxed)
+        self.server.bytes_sent()
     }
 
     /// The largest single write to a client socket, in bytes: bodies and fault
     /// generators stream in chunks of at most 64 KiB (plus the responses pipelined with
     /// them).
     pub fn largest_write(&self) -> usize {
-        self.shared.largest_write.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        // Wake the blocking accepts; a listener we cannot reach is left behind rather
-        // than waited for.
-        let mut addrs = vec![self.addr];
-        addrs.extend(self.tls_addr);
-        let mut reachable = Vec::new();
-        for addr in addrs {
-            reachable.push(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok());
-        }
-        for (handle, woke) in self.acceptors.drain(..).zip(reachable) {
-            if woke {
-                let _ = handle.join();
-            }
-        }
-        let live = std::mem::take(&mut *lock(&self.shared.live));
-        for (socket, _) in &live {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-        for (_, handle) in live {
-            let _ = handle.join();
-        }
+        self.server.largest_write()
     }
 }

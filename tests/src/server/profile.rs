@@ -4,6 +4,10 @@ use std::time::Duration;
 
 /// A server personality. Several profiles can be combined, and any profile combines
 /// with any [`Fault`].
+///
+/// Every variant but [`BreaksPipelining`](Self::BreaksPipelining) is a
+/// [`pop3_server::Profile`], configuration a real server may have; that one is a fault
+/// the test kit injects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Profile {
@@ -93,7 +97,9 @@ pub enum Fault {
     /// without any line end, streamed in 64 KiB writes (never allocated at once), then
     /// close the connection.
     HugeStatusLine(usize),
-    /// Close the connection (gracefully) once this many commands have been answered.
+    /// Close the connection (gracefully) once this many commands have been answered
+    /// (SASL responses count as commands). When the last one is an accepted STLS, the
+    /// connection closes right after the `+OK`, before the TLS handshake.
     CloseAfterCommands(usize),
     /// Drop the connection when QUIT arrives in the transaction state, without
     /// answering it: the session's deletions are not committed, as when a connection
@@ -113,4 +119,33 @@ pub enum Fault {
         /// Body bytes sent before the cut.
         offset: usize,
     },
+}
+
+/// A profile, sorted: what the server is configured with, or what the test kit injects.
+pub(crate) enum Resolved {
+    /// A personality of the embedded server.
+    Server(pop3_server::Profile),
+    /// [`Profile::BreaksPipelining`]'s `max_burst`.
+    BreaksPipelining(usize),
+}
+
+impl Profile {
+    pub(crate) fn resolve(&self) -> Resolved {
+        use pop3_server::Profile as P;
+        Resolved::Server(match self {
+            Self::DovecotLike => P::DovecotLike,
+            Self::NoPipelining => P::NoPipelining,
+            Self::LockSession => P::LockSession,
+            Self::LfOnly => P::LfOnly,
+            Self::Slow(delay) => P::Slow(*delay),
+            Self::Trickle { bytes, pause } => P::Trickle {
+                bytes: *bytes,
+                pause: *pause,
+            },
+            Self::Rfc1939Only => P::Rfc1939Only,
+            Self::Utf8 => P::Utf8,
+            Self::LoginDelay(delay) => P::LoginDelay(*delay),
+            Self::BreaksPipelining { max_burst } => return Resolved::BreaksPipelining(*max_burst),
+        })
+    }
 }

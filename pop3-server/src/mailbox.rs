@@ -11,7 +11,7 @@
 //! what was stored. No message contains NUL (servers such as Dovecot may rewrite it).
 //!
 //! ```
-//! use pop3_testkit::mailbox::{generate, hostile_mailbox};
+//! use pop3_server::mailbox::{generate, hostile_mailbox};
 //!
 //! let hostile = hostile_mailbox();
 //! assert!(hostile.iter().any(|m| m.windows(5).any(|w| w == b"\r\n.\r\n")));
@@ -374,7 +374,7 @@ const MONTHS: [&str; 12] = [
 /// as in real mail.
 ///
 /// ```
-/// use pop3_testkit::mailbox::generate;
+/// use pop3_server::mailbox::generate;
 ///
 /// let messages = generate(3, 10_000, 7);
 /// assert_eq!(messages.len(), 3);
