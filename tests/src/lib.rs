@@ -21,6 +21,8 @@
 //!   configuration, when it is installed.
 //! * [`mailbox`]: hostile and realistic message sets.
 //! * [`certs`]: throw-away CA and server certificates.
+//! * [`tls_front`]: a TLS front serving a certificate of your choice (one made by running
+//!   `openssl req -x509`, say) before any plaintext server.
 //!
 //! Everything is blocking std code with its own threads, so it works under any async
 //! runtime, and everything stops when dropped.
@@ -44,8 +46,10 @@ pub mod dovecot;
 pub mod mailbox;
 pub mod proxy;
 pub mod server;
+pub mod tls_front;
 
 #[cfg(unix)]
 pub use dovecot::{Dovecot, DovecotError, DovecotOptions};
 pub use proxy::LatencyProxy;
 pub use server::{Fault, Maildrop, Profile, TestServer, TestServerBuilder};
+pub use tls_front::TlsFront;
