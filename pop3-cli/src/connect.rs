@@ -14,6 +14,8 @@ use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
 use pop3_testkit::{TestServer, mailbox};
 use pop3_tokio::Client;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
 use crate::error::CliError;
@@ -23,11 +25,12 @@ pub(crate) const DEMO_MESSAGES: usize = 2000;
 /// Approximate size of each demo message.
 pub(crate) const DEMO_MESSAGE_SIZE: usize = 3_000;
 
-/// Where to connect and as whom.
+/// Where to connect and as whom. Credentials are looked for only when a command logs
+/// in (`capa` and `info` work without them).
 pub(crate) struct Target {
     pub(crate) options: ConnectOptions,
-    user: String,
-    password: Secret,
+    user: Option<String>,
+    password: Password,
     method: AuthArg,
     allow_plaintext: bool,
     connections: Connections,
@@ -49,10 +52,8 @@ impl Target {
             PipeliningArg::Off => Pipelining::Never,
         };
         let (host, port, user, password, embedded) = if let Some(host) = &cli.host {
-            let user = cli.user.clone().ok_or_else(|| {
-                CliError::Usage("no user name: pass --user or set POP3_USER".into())
-            })?;
-            (host.clone(), cli.port, user, password(cli)?, None)
+            let password = Password::from_cli(cli);
+            (host.clone(), cli.port, cli.user.clone(), password, None)
         } else {
             {
                 let server = TestServer::builder()
@@ -63,8 +64,8 @@ impl Target {
                 } else {
                     server.addr()
                 };
-                let user = server.user().to_owned();
-                let password = Secret::from(server.password());
+                let user = Some(server.user().to_owned());
+                let password = Password::known(Secret::from(server.password()));
                 (
                     "127.0.0.1".to_owned(),
                     Some(addr.port()),
@@ -89,6 +90,9 @@ impl Target {
                 .map_err(CliError::io(format!("cannot read {}", path.display())))?;
             options = options.add_root_pem(&pem)?;
         }
+        for fingerprint in &cli.tls_fingerprint {
+            options = options.pin_certificate(*fingerprint);
+        }
         if cli.insecure {
             eprintln!(
                 "pop3: warning: --insecure: the server certificate is not verified; anyone on \
@@ -109,21 +113,28 @@ impl Target {
 
     /// The account this run logs in to, as the store keys its state: the user, and the
     /// host and port really connected to (the embedded server's loopback port included).
-    pub(crate) fn account(&self) -> Account {
-        Account::new(
-            self.user.clone(),
+    pub(crate) fn account(&self) -> Result<Account, CliError> {
+        Ok(Account::new(
+            self.user()?.to_owned(),
             self.options.host(),
             self.options.effective_port(),
-        )
+        ))
+    }
+
+    /// The login name; a usage error without one.
+    fn user(&self) -> Result<&str, CliError> {
+        self.user
+            .as_deref()
+            .ok_or_else(|| CliError::Usage("no user name: pass --user or set POP3_USER".into()))
     }
 
     /// A connector opening logged-in sessions to this target (what pop3-multi drives).
-    pub(crate) fn connector(&self) -> LoginConnector<Client> {
-        Client::connector(self.options.clone(), self.login())
+    pub(crate) fn connector(&self) -> Result<LoginConnector<Client>, CliError> {
+        Ok(Client::connector(self.options.clone(), self.login()?))
     }
 
     /// The coordinator for this target, with `--connections`.
-    pub(crate) fn multi(&self) -> Multi<LoginConnector<Client>> {
+    pub(crate) fn multi(&self) -> Result<Multi<LoginConnector<Client>>, CliError> {
         let options = match self.connections {
             Connections::Auto => MultiOptions::new(),
             Connections::Count(1) => MultiOptions::new().mode(MultiConnectionMode::Disable),
@@ -131,7 +142,7 @@ impl Target {
                 .mode(MultiConnectionMode::Enable)
                 .connections(n),
         };
-        Multi::new(self.connector()).options(options)
+        Ok(Multi::new(self.connector()?).options(options))
     }
 
     /// Whether this is the embedded demo server.
@@ -139,8 +150,11 @@ impl Target {
         self.embedded.is_some()
     }
 
-    /// The login task for these credentials.
-    pub(crate) fn login(&self) -> Login {
+    /// The login task for these credentials; a usage error when the user name or the
+    /// password is missing (nothing is sent then).
+    pub(crate) fn login(&self) -> Result<Login, CliError> {
+        let user = self.user()?.to_owned();
+        let password = self.password.get()?;
         let method = match self.method {
             AuthArg::Auto => AuthMethod::Auto,
             AuthArg::User => AuthMethod::User,
@@ -153,9 +167,9 @@ impl Target {
             AuthArg::ScramSha1 => AuthMethod::Sasl(MechanismKind::ScramSha1),
             AuthArg::ScramSha256 => AuthMethod::Sasl(MechanismKind::ScramSha256),
         };
-        Login::new(self.user.clone(), self.password.clone())
+        Ok(Login::new(user, password)
             .method(method)
-            .allow_plaintext(self.allow_plaintext)
+            .allow_plaintext(self.allow_plaintext))
     }
 
     /// Connects (TLS as configured) and reads the greeting.
@@ -169,10 +183,11 @@ impl Target {
         Ok(Client::connect(&self.options).await?)
     }
 
-    /// Connects and logs in.
+    /// Connects and logs in (credentials are checked before connecting).
     pub(crate) async fn session(&self) -> Result<Client, CliError> {
+        let login = self.login()?;
         let mut client = self.connect().await?;
-        let outcome = client.login(self.login()).await?;
+        let outcome = client.login(login).await?;
         tracing::info!(
             method = outcome.method,
             pipelining = client.protocol().is_pipelining(),
@@ -202,10 +217,44 @@ fn warn_if_exposed(path: &Path) {
     }
 }
 
+/// Where the password comes from, read on first use (so that `capa` and `info` never
+/// run `--password-command`).
+struct Password {
+    file: Option<PathBuf>,
+    command: Option<String>,
+    value: OnceLock<Secret>,
+}
+
+impl Password {
+    fn from_cli(cli: &Cli) -> Self {
+        Self {
+            file: cli.password_file.clone(),
+            command: cli.password_command.clone(),
+            value: OnceLock::new(),
+        }
+    }
+
+    fn known(secret: Secret) -> Self {
+        Self {
+            file: None,
+            command: None,
+            value: OnceLock::from(secret),
+        }
+    }
+
+    fn get(&self) -> Result<Secret, CliError> {
+        if let Some(secret) = self.value.get() {
+            return Ok(secret.clone());
+        }
+        let secret = password(self.file.as_ref(), self.command.as_ref())?;
+        Ok(self.value.get_or_init(|| secret).clone())
+    }
+}
+
 /// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`.
-fn password(cli: &Cli) -> Result<Secret, CliError> {
+fn password(file: Option<&PathBuf>, command: Option<&String>) -> Result<Secret, CliError> {
     let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
-    match (&cli.password_file, &cli.password_command) {
+    match (file, command) {
         (Some(_), Some(_)) => Err(CliError::Usage(
             "give either --password-file or --password-command, not both".into(),
         )),

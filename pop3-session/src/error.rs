@@ -248,22 +248,22 @@ impl fmt::Display for TlsError {
                 "the server answered with something other than TLS (\"{excerpt}\") where a \
                  TLS handshake was expected"
             ),
-            Self::ExpectsImplicitTls { evidence } => {
-                match evidence {
-                    TlsEvidence::TlsRecord => {
-                        f.write_str(
-                            "the server sent TLS where a plaintext POP3 greeting was expected",
-                        )?;
-                    }
-                    TlsEvidence::Silence(waited) => {
-                        write!(f, "no greeting after {}", Seconds(*waited))?;
-                    }
-                    TlsEvidence::Closed => {
-                        f.write_str("the server closed the connection without a greeting")?;
-                    }
-                }
-                f.write_str(": it expects TLS from the first byte (implicit TLS, as on port 995)")
-            }
+            Self::ExpectsImplicitTls { evidence } => match evidence {
+                TlsEvidence::TlsRecord => f.write_str(
+                    "the server sent TLS where a plaintext POP3 greeting was expected: it \
+                     wants implicit TLS on this port",
+                ),
+                TlsEvidence::Silence(waited) => write!(
+                    f,
+                    "no greeting after {} on the implicit-TLS port (995): the server is \
+                     waiting for a TLS handshake",
+                    Seconds(*waited)
+                ),
+                TlsEvidence::Closed => f.write_str(
+                    "the server closed the connection without a greeting on the implicit-TLS \
+                     port (995): it was waiting for a TLS handshake",
+                ),
+            },
             Self::Failed(error) => f.write_str(&in_words(error)),
         }
     }
@@ -463,8 +463,8 @@ mod tests {
                 TlsError::ExpectsImplicitTls {
                     evidence: TlsEvidence::Silence(Duration::from_secs(5)),
                 },
-                "TLS with pop.example.com:995: no greeting after 5 s: it expects TLS from the \
-                 first byte (implicit TLS, as on port 995)",
+                "TLS with pop.example.com:995: no greeting after 5 s on the implicit-TLS port \
+                 (995): the server is waiting for a TLS handshake",
             ),
             (
                 TlsError::Certificate {

@@ -3,6 +3,7 @@
 mod capa;
 mod dele;
 mod fetch;
+mod info;
 mod list;
 
 use pop3_tokio::AsyncSession as _;
@@ -13,13 +14,15 @@ use pop3_multi::DeletionOutcome;
 
 use crate::args::{Cli, Command};
 use crate::connect::Target;
-use crate::error::CliError;
+use crate::error::{CliError, exit};
 use crate::interrupt::{self, Interrupts};
+use crate::limit::RunLimit;
 use crate::output;
 
 /// Runs the subcommand; `Ok` carries the exit code (0, 5 for partial success, 130 when
 /// interrupted).
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let limit = RunLimit::new(cli.max_time);
     let interrupts = Interrupts::listen().map_err(CliError::io("cannot handle signals"))?;
     let target = Target::from_cli(&cli)?;
     if target.is_embedded() {
@@ -28,20 +31,17 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let command = async {
         match &cli.command {
             Command::Capa => capa::run(&target, cli.json).await,
+            Command::Info => info::run(&target, cli.json).await,
             Command::Stat => stat(&target, cli.json).await,
             Command::List(args) => list::run(&target, args, cli.json, cli.quiet > 0).await,
             Command::Fetch(args) => {
                 let lock_timeout = Duration::from_secs(cli.timeout);
                 let show_progress = !cli.json && cli.quiet == 0;
-                fetch::run(
-                    &target,
-                    args,
-                    cli.json,
-                    lock_timeout,
-                    &interrupts,
-                    show_progress,
-                )
-                .await
+                let stops = fetch::Stops {
+                    interrupts: &interrupts,
+                    limit: &limit,
+                };
+                fetch::run(&target, args, cli.json, lock_timeout, stops, show_progress).await
             }
             Command::Dele(args) => dele::run(&target, args, cli.json).await,
         }
@@ -56,6 +56,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         () = interrupts.reached(1) => {
             eprintln!("pop3: interrupted");
             Ok(ExitCode::from(interrupt::EXIT))
+        }
+        () = limit.reached() => {
+            eprintln!("pop3: {} reached before the command finished", limit.describe());
+            Ok(ExitCode::from(exit::PARTIAL))
         }
     }
 }
