@@ -237,6 +237,25 @@ fn implicit_tls_on_the_plaintext_port(server: &Server) {
     );
 }
 
+/// A certificate from an authority the client does not trust (the webpki roots only):
+/// both fixes are named, with the fingerprint to pin.
+fn an_unknown_issuer_names_both_fixes(server: &Server) {
+    let port = server.tls_addr().port();
+    let out = run(
+        &at(port, &["--user", "alice", "stat"]),
+        Some(server.password()),
+    );
+    let err = assert_tls_failure(&out, port);
+    assert!(
+        err.contains("not signed by a trusted certificate authority"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--ca-file") && err.contains("--tls-fingerprint "),
+        "{err}"
+    );
+}
+
 /// `capa` and `info` work without credentials; info says the second-session question
 /// needs them, and answers it with them.
 fn capa_and_info_need_no_credentials(server: &Server) {
@@ -325,6 +344,7 @@ fn capa_and_info_need_no_credentials(server: &Server) {
 against_both!(
     an_openssl_certificate => mailbox::generate(2, 500, 31),
     implicit_tls_on_the_plaintext_port => mailbox::generate(1, 500, 32),
+    an_unknown_issuer_names_both_fixes => mailbox::generate(1, 500, 34),
     capa_and_info_need_no_credentials => mailbox::generate(1, 500, 33),
 );
 

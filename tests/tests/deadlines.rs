@@ -145,6 +145,86 @@ async fn a_trickled_greeting_over_tls<S: Session>() {
     assert_line_timeout(&error, S::NAME);
 }
 
+/// A TLS server whose greeting is one large record, sent a byte at a time: nothing
+/// decrypts until the record is whole, yet the line is under way from its first byte.
+fn trickled_record() -> (SocketAddr, String) {
+    tls_greeter(|stream, record| {
+        let started = Instant::now();
+        for byte in record {
+            if started.elapsed() > SAFETY_NET || stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(PAUSE);
+        }
+    })
+}
+
+/// A TLS server that completes the handshake (session tickets included), then hands
+/// its greeting, encrypted as one record, to `send`. Returns its address and CA.
+fn tls_greeter(send: fn(&mut TcpStream, Vec<u8>)) -> (SocketAddr, String) {
+    let certs = pop3_testkit::certs::TestCertificates::generate().unwrap();
+    let config = certs.server_config().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut tls = rustls::ServerConnection::new(config).unwrap();
+        while tls.is_handshaking() {
+            if tls.complete_io(&mut stream).is_err() {
+                return;
+            }
+        }
+        // Whole records without application data go out at once: session tickets, and
+        // a key update (a record the client receives after its handshake is over).
+        let _ = tls.refresh_traffic_keys();
+        while tls.wants_write() {
+            if tls.write_tls(&mut stream).is_err() {
+                return;
+            }
+        }
+        let mut greeting = b"+OK ".to_vec();
+        greeting.resize(3_000, b'x');
+        greeting.extend_from_slice(b"\r\n");
+        tls.writer().write_all(&greeting).unwrap();
+        let mut record = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut record).unwrap();
+        }
+        send(&mut stream, record);
+        // Keep the connection open while the client reads.
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    (addr, certs.ca_pem().to_owned())
+}
+
+async fn a_trickled_tls_record_meets_the_line_deadline<S: Session>() {
+    let (addr, ca) = trickled_record();
+    let options = common::options(addr, TlsMode::Implicit, &ca).line_timeout(LINE);
+    let error = S::dial(&options).await.err().expect("too slow");
+    assert!(
+        matches!(error, Error::LineTimeout { after, received: 0 } if after == LINE),
+        "{}: {error}",
+        S::NAME
+    );
+}
+
+/// A server slow to greet after the handshake (records without application data, a key
+/// update, arrive at once) is idle, not trickling: the line deadline does not start
+/// before the greeting does.
+async fn a_late_greeting_is_not_a_trickled_line<S: Session>() {
+    let (addr, ca) = tls_greeter(|stream, record| {
+        std::thread::sleep(LINE + LINE / 2);
+        let _ = stream.write_all(&record);
+    });
+    let options = common::options(addr, TlsMode::Implicit, &ca).line_timeout(LINE);
+    let session = S::dial(&options)
+        .await
+        .expect("the greeting came in one piece");
+    assert!(session.greeting().is_some_and(|g| g.status.is_ok()));
+}
+
 /// A listing whose second line trickles without end.
 async fn a_trickled_listing_line_meets_the_line_deadline<S: Session>() {
     let list = || Answer {
@@ -185,6 +265,8 @@ async fn a_slow_body_keeps_the_idle_timer<S: Session>() {
 on_every_runtime!(
     a_trickled_greeting_meets_the_line_deadline,
     a_trickled_greeting_over_tls,
+    a_trickled_tls_record_meets_the_line_deadline,
+    a_late_greeting_is_not_a_trickled_line,
     a_trickled_listing_line_meets_the_line_deadline,
     a_slow_body_keeps_the_idle_timer,
 );

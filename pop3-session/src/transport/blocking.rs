@@ -254,14 +254,18 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
                 Some(0) => return Err(super::closed(&self.options, &mut self.core)),
                 Some(n) => {
                     deadline = deadline_after(idle);
-                    self.line.arrived(&self.core);
-                    if line.is_none() {
-                        line = self.line.deadline(&self.core, timeouts.line);
-                    }
                     let core = &mut self.core;
                     let received = self.wire.receive(&self.buffer[..n], false, &mut |bytes| {
                         core.enqueue_input(bytes);
                     })?;
+                    if matches!(received, Received::Data { plaintext: 1.. })
+                        || self.wire.mid_record()
+                    {
+                        self.line.arrived(&self.core);
+                        if line.is_none() {
+                            line = self.line.deadline(&self.core, timeouts.line);
+                        }
+                    }
                     match received {
                         // Only TLS records without application data, or part of one.
                         Received::Data { plaintext: 0 } => continue,

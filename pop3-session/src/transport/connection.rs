@@ -244,15 +244,19 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
                 }
                 Poll::Ready(Ok(n)) => {
                     waits.idle.extend();
-                    self.line.arrived(&self.core);
-                    if !waits.line.is_set() {
-                        let line = self.options.timeouts().line;
-                        waits.line.set(self.line.deadline(&self.core, line));
-                    }
                     let core = &mut self.core;
                     let received = self.wire.receive(&self.buffer[..n], false, &mut |bytes| {
                         core.enqueue_input(bytes);
                     });
+                    if matches!(received, Ok(Received::Data { plaintext: 1.. }))
+                        || self.wire.mid_record()
+                    {
+                        self.line.arrived(&self.core);
+                        if !waits.line.is_set() {
+                            let line = self.options.timeouts().line;
+                            waits.line.set(self.line.deadline(&self.core, line));
+                        }
+                    }
                     match received {
                         Err(e) => return Poll::Ready(Err(e)),
                         // Only TLS records without application data (tickets, say), or

@@ -123,8 +123,9 @@ pub(crate) struct LineClock {
 }
 
 impl LineClock {
-    /// Bytes arrived from the socket (plaintext, or TLS records still to decrypt): if
-    /// the core is waiting for a line and no clock runs for it, it starts now.
+    /// Bytes of something arrived (plaintext, or part of a TLS record; not a whole
+    /// record without application data, such as a session ticket): if the core is
+    /// waiting for a line and no clock runs for it, it starts now.
     pub(crate) fn arrived(&mut self, core: &Client) {
         let now = Instant::now();
         self.last_arrival = Some(now);

@@ -35,6 +35,44 @@ pub(crate) struct Wire {
     /// Raw bytes to send, from `sent` on.
     out: Vec<u8>,
     sent: usize,
+    /// Where the incoming TLS stream is in its records.
+    framing: Framing,
+}
+
+/// Follows TLS record boundaries in the raw stream (a 5-byte header with the length,
+/// then the body), to tell whether a record is partly received: a server trickling one
+/// record a byte at a time is sending something, while a complete record without
+/// application data (a session ticket) is not the start of a line.
+#[derive(Debug, Default)]
+struct Framing {
+    header: [u8; 5],
+    have: usize,
+    body_left: usize,
+}
+
+impl Framing {
+    fn advance(&mut self, mut raw: &[u8]) {
+        while !raw.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(raw.len());
+                self.body_left -= n;
+                raw = &raw[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(raw.len());
+            self.header[self.have..self.have + n].copy_from_slice(&raw[..n]);
+            self.have += n;
+            raw = &raw[n..];
+            if self.have == self.header.len() {
+                self.body_left = usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                self.have = 0;
+            }
+        }
+    }
+
+    fn mid_record(&self) -> bool {
+        self.have > 0 || self.body_left > 0
+    }
 }
 
 /// What the peer did to the stream.
@@ -61,6 +99,7 @@ impl Wire {
             closed: false,
             out: Vec::new(),
             sent: 0,
+            framing: Framing::default(),
         }
     }
 
@@ -78,7 +117,14 @@ impl Wire {
         self.tls = Some(Box::new(conn));
         self.after_stls = after_stls;
         self.seen = false;
+        self.framing = Framing::default();
         Ok(())
+    }
+
+    /// Whether part of a TLS record has arrived and the rest has not (never over
+    /// plaintext).
+    pub(crate) fn mid_record(&self) -> bool {
+        self.tls.is_some() && self.framing.mid_record()
     }
 
     /// Whether a TLS handshake is under way.
@@ -203,6 +249,7 @@ impl Wire {
                 plaintext: raw.len(),
             });
         };
+        self.framing.advance(raw);
         let mut rest = raw;
         let mut plaintext = 0;
         let mut failed = None;
@@ -544,5 +591,24 @@ mod tests {
         assert_eq!(excerpt(b"+OK a\x1bb\r\nmore"), "+OK a?b");
         assert_eq!(excerpt(&[b'x'; 100]).chars().count(), 61);
         assert_eq!(excerpt(b""), "");
+    }
+
+    #[test]
+    fn framing_follows_records() {
+        let mut framing = Framing::default();
+        assert!(!framing.mid_record());
+        let record = [23, 3, 3, 0, 3, b'a', b'b', b'c'];
+        for split in 0..=record.len() {
+            let (a, b) = record.split_at(split);
+            framing.advance(a);
+            assert_eq!(framing.mid_record(), split > 0 && split < record.len());
+            framing.advance(b);
+            assert!(!framing.mid_record());
+        }
+        // Two records in one read, the second cut inside its header.
+        framing.advance(&[23, 3, 3, 0, 1, b'x', 23, 3]);
+        assert!(framing.mid_record());
+        framing.advance(&[3, 0, 0]);
+        assert!(!framing.mid_record(), "an empty record is complete");
     }
 }
