@@ -1,8 +1,10 @@
 //! Command-line arguments, exactly as `CLI.md` specifies them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pop3_session::Fingerprint;
 
 /// Shown after the options by `--help`.
 const EXAMPLES: &str = "\
@@ -42,9 +44,21 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = TlsArg::Implicit)]
     pub(crate) tls: TlsArg,
 
-    /// Extra trust anchors (PEM, one or more certificates).
+    /// Extra trust anchors (PEM, one or more certificates). A self-signed server
+    /// certificate given here is trusted as itself.
     #[arg(long = "ca-file", global = true, value_name = "PEM")]
     pub(crate) ca_file: Option<PathBuf>,
+
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (hex, colons
+    /// optional, as `pop3 info` shows it), instead of a chain. Repeatable.
+    #[arg(
+        long = "tls-fingerprint",
+        global = true,
+        value_name = "SHA256",
+        value_parser = parse_fingerprint,
+        conflicts_with_all = ["ca_file", "insecure"]
+    )]
+    pub(crate) tls_fingerprint: Vec<Fingerprint>,
 
     /// Skip certificate verification (prints a warning).
     #[arg(long, global = true)]
@@ -78,10 +92,23 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = PipeliningArg::Auto)]
     pub(crate) pipelining: PipeliningArg,
 
-    /// Connect, handshake and idle I/O timeout, and how long fetch waits for another
-    /// run to release the destination, in seconds.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    /// Connect and handshake timeout; a status or listing line must complete within it
+    /// from its first byte, and bodies must not stall longer; also how long fetch waits
+    /// for another run to release the destination. In seconds, at least 1.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub(crate) timeout: u64,
+
+    /// Bound on the whole run, in seconds (decimals allowed): when it is reached, no
+    /// new work starts, what completed is kept (fetch stores whole messages only), and
+    /// the exit code is 5.
+    #[arg(long = "max-time", global = true, value_name = "SECS", value_parser = parse_seconds)]
+    pub(crate) max_time: Option<Duration>,
 
     /// Machine-readable output: one JSON object per line.
     #[arg(long, global = true)]
@@ -137,6 +164,22 @@ pub(crate) enum Connections {
     Count(usize),
 }
 
+fn parse_fingerprint(value: &str) -> Result<Fingerprint, String> {
+    value
+        .parse()
+        .map_err(|e: pop3_session::InvalidFingerprint| e.to_string())
+}
+
+/// A positive number of seconds, decimals allowed.
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err("expected a number of seconds greater than 0".into()),
+    }
+}
+
 fn parse_connections(value: &str) -> Result<Connections, String> {
     if value.eq_ignore_ascii_case("auto") {
         return Ok(Connections::Auto);
@@ -151,6 +194,11 @@ fn parse_connections(value: &str) -> Result<Connections, String> {
 pub(crate) enum Command {
     /// The server's capabilities, one per line, as sent (after STLS with --tls starttls).
     Capa,
+    /// What the server is: greeting, TLS, certificate (with the fingerprint to pin),
+    /// capabilities in words, and whether it accepts a second concurrent session
+    /// (needs credentials). Prints what it learned even when the certificate is refused,
+    /// then exits 4.
+    Info,
     /// Number of messages and total size: COUNT OCTETS.
     Stat,
     /// One line per message: NUMBER UID SIZE.
@@ -299,5 +347,43 @@ mod tests {
             Cli::try_parse_from(["pop3", "--password", "x", "stat"]).is_err(),
             "no argv password"
         );
+    }
+
+    #[test]
+    fn times_and_fingerprints() {
+        let usage = |args: &[&str]| {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        };
+        usage(&["pop3", "--timeout", "0", "stat"]);
+        usage(&["pop3", "--max-time", "0", "stat"]);
+        usage(&["pop3", "--max-time", "-1", "stat"]);
+        usage(&["pop3", "--max-time", "soon", "stat"]);
+        usage(&["pop3", "--tls-fingerprint", "AB:CD", "info"]);
+        let pin = pop3_session::Fingerprint::of(b"cert").to_string();
+        usage(&["pop3", "--tls-fingerprint", &pin, "--insecure", "info"]);
+        usage(&[
+            "pop3",
+            "--tls-fingerprint",
+            &pin,
+            "--ca-file",
+            "ca.pem",
+            "info",
+        ]);
+        let cli = Cli::try_parse_from([
+            "pop3",
+            "--max-time",
+            "1.5",
+            "--tls-fingerprint",
+            &pin.to_lowercase().replace(':', ""),
+            "info",
+        ])
+        .unwrap();
+        assert_eq!(cli.max_time, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            cli.tls_fingerprint,
+            [pop3_session::Fingerprint::of(b"cert")]
+        );
+        assert!(matches!(cli.command, Command::Info));
     }
 }

@@ -3,7 +3,8 @@
 use pop3_tokio::AsyncSession as _;
 use std::io::IsTerminal as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pop3_multi::{Multi, MultiConnectionMode, MultiOptions};
@@ -73,11 +74,12 @@ impl Embedded {
     }
 }
 
-/// Where to connect and as whom.
+/// Where to connect and as whom. Credentials are looked for only when a command logs
+/// in (`capa` and `info` work without them).
 pub(crate) struct Target {
     pub(crate) options: ConnectOptions,
-    user: String,
-    password: Secret,
+    user: Option<String>,
+    password: Password,
     method: AuthArg,
     allow_plaintext: bool,
     connections: Connections,
@@ -99,15 +101,12 @@ impl Target {
             PipeliningArg::Off => Pipelining::Never,
         };
         let (host, port, user, password, embedded) = if let Some(host) = &cli.host {
-            let user = cli.user.clone().ok_or_else(|| {
-                CliError::Usage("no user name: pass --user or set POP3_USER".into())
-            })?;
-            let password = password(cli, &user, host)?;
-            (host.clone(), cli.port, user, password, None)
+            let password = Password::from_cli(cli, host);
+            (host.clone(), cli.port, cli.user.clone(), password, None)
         } else {
             let (embedded, port) = Embedded::start(demo, mode)?;
-            let user = embedded.server.user().to_owned();
-            let password = Secret::from(embedded.server.password());
+            let user = Some(embedded.server.user().to_owned());
+            let password = Password::known(Secret::from(embedded.server.password()));
             (
                 "127.0.0.1".to_owned(),
                 Some(port),
@@ -131,6 +130,9 @@ impl Target {
                 .map_err(CliError::io(format!("cannot read {}", path.display())))?;
             options = options.add_root_pem(&pem)?;
         }
+        for fingerprint in &cli.tls_fingerprint {
+            options = options.pin_certificate(*fingerprint);
+        }
         if cli.insecure {
             output::warn(
                 "--insecure: the server certificate is not verified; anyone on the path can \
@@ -151,26 +153,33 @@ impl Target {
 
     /// The account this run logs in to, as the store keys its state: the user, and the
     /// host and port really connected to (the embedded server's loopback port included).
-    pub(crate) fn account(&self) -> Account {
-        Account::new(
-            self.user.clone(),
+    pub(crate) fn account(&self) -> Result<Account, CliError> {
+        Ok(Account::new(
+            self.user()?.to_owned(),
             self.options.host(),
             self.options.effective_port(),
-        )
+        ))
+    }
+
+    /// The login name; a usage error without one.
+    fn user(&self) -> Result<&str, CliError> {
+        self.user
+            .as_deref()
+            .ok_or_else(|| CliError::Usage("no user name: pass --user or set POP3_USER".into()))
     }
 
     /// A connector opening logged-in sessions to this target (what pop3-multi drives).
-    pub(crate) fn connector(&self) -> LoginConnector<Client> {
-        Client::connector(self.options.clone(), self.login())
+    pub(crate) fn connector(&self) -> Result<LoginConnector<Client>, CliError> {
+        Ok(Client::connector(self.options.clone(), self.login()?))
     }
 
     /// The coordinator for this target, with `--connections`.
-    pub(crate) fn multi(&self) -> Multi<LoginConnector<Client>> {
+    pub(crate) fn multi(&self) -> Result<Multi<LoginConnector<Client>>, CliError> {
         let options = match self.connections {
             Connections::Auto => MultiOptions::new(),
             Connections::Count(n) => fixed_sessions(n),
         };
-        Multi::new(self.connector()).options(options)
+        Ok(Multi::new(self.connector()?).options(options))
     }
 
     /// A coordinator with these options and this pipelining policy, whatever
@@ -179,9 +188,9 @@ impl Target {
         &self,
         options: MultiOptions,
         pipelining: Pipelining,
-    ) -> Multi<LoginConnector<Client>> {
+    ) -> Result<Multi<LoginConnector<Client>>, CliError> {
         let connect = self.options.clone().pipelining(pipelining);
-        Multi::new(Client::connector(connect, self.login())).options(options)
+        Ok(Multi::new(Client::connector(connect, self.login()?)).options(options))
     }
 
     /// The `--connections` given, if not `auto`.
@@ -217,8 +226,11 @@ impl Target {
         self.embedded.is_some()
     }
 
-    /// The login task for these credentials.
-    pub(crate) fn login(&self) -> Login {
+    /// The login task for these credentials; a usage error when the user name or the
+    /// password is missing (nothing is sent then).
+    pub(crate) fn login(&self) -> Result<Login, CliError> {
+        let user = self.user()?.to_owned();
+        let password = self.password.get()?;
         let method = match self.method {
             AuthArg::Auto => AuthMethod::Auto,
             AuthArg::User => AuthMethod::User,
@@ -231,9 +243,9 @@ impl Target {
             AuthArg::ScramSha1 => AuthMethod::Sasl(MechanismKind::ScramSha1),
             AuthArg::ScramSha256 => AuthMethod::Sasl(MechanismKind::ScramSha256),
         };
-        Login::new(self.user.clone(), self.password.clone())
+        Ok(Login::new(user, password)
             .method(method)
-            .allow_plaintext(self.allow_plaintext)
+            .allow_plaintext(self.allow_plaintext))
     }
 
     /// Connects (TLS as configured) and reads the greeting.
@@ -247,10 +259,11 @@ impl Target {
         Ok(Client::connect(&self.options).await?)
     }
 
-    /// Connects and logs in.
+    /// Connects and logs in (credentials are checked before connecting).
     pub(crate) async fn session(&self) -> Result<Client, CliError> {
+        let login = self.login()?;
         let mut client = self.connect().await?;
-        let outcome = client.login(self.login()).await?;
+        let outcome = client.login(login).await?;
         tracing::info!(
             method = outcome.method,
             pipelining = client.protocol().is_pipelining(),
@@ -291,11 +304,53 @@ fn warn_if_exposed(path: &Path) {
     }
 }
 
+/// Where the password comes from, read on first use (so that `capa` and `info` never
+/// run `--password-command`, nor ask for it).
+struct Password {
+    file: Option<PathBuf>,
+    command: Option<String>,
+    /// Who and where, for the terminal prompt.
+    account: String,
+    value: OnceLock<Secret>,
+}
+
+impl Password {
+    fn from_cli(cli: &Cli, host: &str) -> Self {
+        Self {
+            file: cli.password_file.clone(),
+            command: cli.password_command.clone(),
+            account: format!("{} on {host}", cli.user.as_deref().unwrap_or("you")),
+            value: OnceLock::new(),
+        }
+    }
+
+    fn known(secret: Secret) -> Self {
+        Self {
+            file: None,
+            command: None,
+            account: String::new(),
+            value: OnceLock::from(secret),
+        }
+    }
+
+    fn get(&self) -> Result<Secret, CliError> {
+        if let Some(secret) = self.value.get() {
+            return Ok(secret.clone());
+        }
+        let secret = password(self.file.as_ref(), self.command.as_ref(), &self.account)?;
+        Ok(self.value.get_or_init(|| secret).clone())
+    }
+}
+
 /// The password from `--password-file`, `--password-command` or `POP3_PASSWORD`, else
-/// asked on the terminal when there is one.
-fn password(cli: &Cli, user: &str, host: &str) -> Result<Secret, CliError> {
+/// asked on the terminal (for `account`) when there is one.
+fn password(
+    file: Option<&PathBuf>,
+    command: Option<&String>,
+    account: &str,
+) -> Result<Secret, CliError> {
     let first_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
-    match (&cli.password_file, &cli.password_command) {
+    match (file, command) {
         (Some(_), Some(_)) => Err(CliError::Usage(
             "give either --password-file or --password-command, not both".into(),
         )),
@@ -325,7 +380,7 @@ fn password(cli: &Cli, user: &str, host: &str) -> Result<Secret, CliError> {
         (None, None) => match std::env::var("POP3_PASSWORD") {
             Ok(password) => Ok(Secret::from(password)),
             Err(_) if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => {
-                prompt(&format!("password for {user} on {host}: "))
+                prompt(&format!("password for {account}: "))
             }
             Err(_) => Err(CliError::Usage(
                 "no password: set POP3_PASSWORD, or pass --password-file or --password-command"

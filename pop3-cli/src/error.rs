@@ -57,7 +57,17 @@ impl CliError {
         })
     }
 
-    /// One line, no backtrace; server text is already escaped by the library.
+    /// The session error behind this one, if any.
+    pub(crate) fn session_error(&self) -> Option<&pop3_session::Error> {
+        match self {
+            Self::Pop3(e) => Some(e),
+            Self::Multi(e) => e.session_error(),
+            _ => None,
+        }
+    }
+
+    /// One line, no backtrace; server text is already escaped by the library. A TLS
+    /// failure ends with what to do about it, by flag.
     pub(crate) fn one_line(&self) -> String {
         let mut text = self.to_string();
         let mut source = std::error::Error::source(self);
@@ -68,6 +78,9 @@ impl CliError {
                 text = format!("{text}: {cause_text}");
             }
             source = cause.source();
+        }
+        if let Some(advice) = self.session_error().and_then(crate::advice::tls) {
+            text = format!("{text}; {advice}");
         }
         text.replace(['\r', '\n'], " ")
     }

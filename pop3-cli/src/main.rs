@@ -3,11 +3,13 @@
 //! mbox, delete by UID; without `--host` it runs against an embedded demo server.
 #![forbid(unsafe_code)]
 
+mod advice;
 mod args;
 mod commands;
 mod connect;
 mod error;
 mod interrupt;
+mod limit;
 mod output;
 mod progress;
 

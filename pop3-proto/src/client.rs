@@ -501,6 +501,21 @@ pub struct Client {
     capabilities: Option<Capabilities>,
     /// The unanswered barrier (PASS, APOP, AUTH, STLS, QUIT), if any.
     barrier: Option<Barrier>,
+    /// Bytes taken in with [`Client::enqueue_input`] since the start of the connection.
+    received: u64,
+}
+
+/// The line the core is waiting for: a greeting, status, listing or SASL challenge line
+/// (never a message body). Drivers use it to bound how long one line may take to arrive
+/// from its first byte (a line deadline), which an idle timer cannot: a server that
+/// sends one byte a second is never idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingLine {
+    /// Where the line starts, in bytes from the start of the connection (after TLS):
+    /// a new value means a new line.
+    pub start: u64,
+    /// How many bytes of it have arrived (0: it has not started).
+    pub received: usize,
 }
 
 /// Shows the session's shape, never the bytes: queued and written commands may carry a
@@ -543,6 +558,7 @@ impl Client {
             greeting: None,
             capabilities: None,
             barrier: None,
+            received: 0,
         }
     }
 
@@ -615,6 +631,43 @@ impl Client {
     /// configured limits plus one read.
     pub fn enqueue_input(&mut self, bytes: &[u8]) {
         self.input.extend_from_slice(bytes);
+        self.received += bytes.len() as u64;
+    }
+
+    /// The line the core is waiting for, when it is waiting for one: the greeting, the
+    /// status line answering the oldest command in flight, the next line of a listing
+    /// (CAPA, LIST, UIDL, LANG) or a SASL challenge. `None` while a message body is
+    /// being received (bodies are bounded by an idle timer, not by a line deadline),
+    /// while nothing is awaited, during the TLS handshake after STLS, and once the
+    /// session ended.
+    ///
+    /// Meaningful when [`Client::progress`] has just asked for input: every complete
+    /// line has then been consumed, and what is buffered is the start of this line.
+    ///
+    /// ```
+    /// use pop3_proto::{Client, Config, Interrupt, Io, PendingLine};
+    ///
+    /// let mut client = Client::new(Config::default());
+    /// assert_eq!(client.pending_line(), Some(PendingLine { start: 0, received: 0 }));
+    /// client.enqueue_input(b"+OK rea");
+    /// assert!(matches!(client.progress(), Err(Interrupt::Io(Io::NeedMoreInput))));
+    /// assert_eq!(client.pending_line(), Some(PendingLine { start: 0, received: 7 }));
+    /// ```
+    pub fn pending_line(&self) -> Option<PendingLine> {
+        let awaiting = !self.failed
+            && match &self.receiving {
+                Some(Receiving::Body(..)) => false,
+                Some(Receiving::Listing(..)) => true,
+                None => {
+                    self.state == State::Greeting
+                        || (!matches!(self.state, State::StartTls | State::Closed)
+                            && !self.in_flight.is_empty())
+                }
+            };
+        awaiting.then(|| PendingLine {
+            start: self.received - self.input.len() as u64,
+            received: self.input.len(),
+        })
     }
 
     /// Queues a command. It is validated and encoded now (errors mean nothing was sent),

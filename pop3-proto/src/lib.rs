@@ -62,7 +62,8 @@ mod transcript;
 
 pub use capability::{Capabilities, Capability, Expire};
 pub use client::{
-    Client, CommandId, Config, Event, Interrupt, Io, Limits, Pipelining, Reply, TlsMode, Window,
+    Client, CommandId, Config, Event, Interrupt, Io, Limits, PendingLine, Pipelining, Reply,
+    TlsMode, Window,
 };
 pub use command::{Command, MAX_COMMAND_LINE};
 pub use dot::{Decoded, DotDecoder, DotEncoder};

@@ -8,8 +8,11 @@
 //! * [`transport`]: TLS (rustls, sans I/O) and the full-duplex pump, written once; an
 //!   async adapter supplies only a [`Socket`](transport::Socket) and a
 //!   [`Runtime`](transport::Runtime).
-//! * [`ConnectOptions`]: TLS mode, trust anchors, timeouts; the rustls configuration is
-//!   built once and shared.
+//! * [`ConnectOptions`]: TLS mode, trust (anchors, pinned [`Fingerprint`]s), timeouts
+//!   (a line deadline among them); the rustls configuration is built once and shared.
+//! * [`Error`]: typed, in words; TLS failures say what the server did
+//!   ([`TlsError`]), and a refused certificate comes with what the server presented
+//!   ([`CertificateInfo`], to show and pin).
 //!
 //! `pop3-sync`, `pop3-tokio` and `pop3-futures` re-export what their API takes and
 //! returns, so applications depend on one adapter only.
@@ -25,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod certificate;
 mod connector;
 mod error;
 mod options;
@@ -33,8 +37,9 @@ mod sink;
 mod tls;
 pub mod transport;
 
+pub use certificate::{CertificateInfo, Fingerprint, InvalidFingerprint, UtcTime};
 pub use connector::{BlockingConnector, BlockingDial, Connector, Dial, LoginConnector};
-pub use error::{Error, ErrorKind};
+pub use error::{CertificateProblem, Error, ErrorKind, TlsError, TlsEvidence};
 pub use options::{ConnectOptions, Timeouts};
 pub use session::{AsyncSession, BlockingSession};
 pub use sink::{AsyncBodySink, BodySink, Discard, MessageBuffer};

@@ -9,19 +9,25 @@ use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::Error;
-use crate::tls;
+use crate::tls::{self, Trust};
+use crate::{Error, Fingerprint};
 
-/// Time limits. Each applies to one step: the TCP connect, the TLS handshake, and every
-/// single read or write (an idle timeout, not a limit on a whole transfer).
+/// Time limits. Each applies to one step: the TCP connect, the TLS handshake, every
+/// single read or write (an idle timeout, not a limit on a whole transfer), and every
+/// line the server sends outside a message body. Zero means no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// Establishing the TCP connection.
     pub connect: Duration,
-    /// The TLS handshake.
+    /// The TLS handshake, as a whole.
     pub handshake: Duration,
     /// Any read or write: the longest the connection may stay silent while we wait.
+    /// Message bodies are bounded by this alone: they may be long, but must not stall.
     pub io: Duration,
+    /// A line deadline: a greeting, status, listing or SASL challenge line must
+    /// complete within this time of its first byte. A server that trickles a line, a
+    /// byte now and then, is never idle; this bounds it.
+    pub line: Duration,
 }
 
 impl Default for Timeouts {
@@ -31,6 +37,7 @@ impl Default for Timeouts {
             connect: minute,
             handshake: minute,
             io: minute,
+            line: minute,
         }
     }
 }
@@ -54,7 +61,10 @@ impl fmt::Debug for TlsCache {
 ///
 /// Secure by default: implicit TLS, certificates verified against the webpki roots
 /// (plus any anchors you add), and the only way to skip verification is the explicitly
-/// named [`ConnectOptions::dangerous_accept_invalid_certificates`].
+/// named [`ConnectOptions::dangerous_accept_invalid_certificates`]. For a server with a
+/// self-signed certificate, add that certificate as an anchor
+/// ([`ConnectOptions::add_root_pem`]) or pin its fingerprint
+/// ([`ConnectOptions::pin_certificate`]).
 ///
 /// ```
 /// use pop3_session::{ConnectOptions, TlsMode};
@@ -73,6 +83,7 @@ pub struct ConnectOptions {
     tls: TlsMode,
     extra_roots: Vec<CertificateDer<'static>>,
     webpki_roots: bool,
+    pins: Vec<Fingerprint>,
     accept_invalid_certificates: bool,
     timeouts: Timeouts,
     protocol: Config,
@@ -89,6 +100,7 @@ impl ConnectOptions {
             tls: TlsMode::Implicit,
             extra_roots: Vec::new(),
             webpki_roots: true,
+            pins: Vec::new(),
             accept_invalid_certificates: false,
             timeouts: Timeouts::default(),
             protocol: Config::default(),
@@ -111,6 +123,12 @@ impl ConnectOptions {
 
     /// Trusts the certificates in a PEM document (one or more) in addition to the webpki
     /// roots.
+    ///
+    /// Each is a trust anchor for chains, and is also trusted as itself: a server that
+    /// presents exactly one of these certificates is accepted if the certificate names
+    /// the server and is within its validity period, even when it is marked as a
+    /// certificate authority (`CA:TRUE`, as `openssl req -x509` makes self-signed
+    /// certificates), which path validation refuses for a server certificate.
     pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         let mut found = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
@@ -133,21 +151,62 @@ impl ConnectOptions {
         self
     }
 
+    /// Trusts exactly the server certificate with this SHA-256 fingerprint, instead of a
+    /// chain (as mpop's `--tls-fingerprint` and fetchmail's `sslfingerprint`). Repeat for
+    /// several (a certificate and its planned successor, say).
+    ///
+    /// While any fingerprint is pinned, only pinned certificates are accepted: anchors,
+    /// webpki roots and [`ConnectOptions::dangerous_accept_invalid_certificates`] no
+    /// longer matter, and neither the name nor the dates of the certificate are
+    /// checked (the pin names one certificate, whatever it contains). The handshake must
+    /// still be signed with the pinned certificate's key.
+    ///
+    /// ```
+    /// use pop3_session::{ConnectOptions, Fingerprint};
+    ///
+    /// let pin: Fingerprint = "5E:88:48:98:DA:28:04:71:51:D0:E5:6F:8D:C6:29:27:\
+    ///                         73:60:3D:0D:6A:AB:BD:D6:2A:11:EF:72:1D:15:42:D8".parse()?;
+    /// let options = ConnectOptions::new("pop.example.com").pin_certificate(pin);
+    /// assert_eq!(options.pinned(), [pin]);
+    /// # Ok::<(), pop3_session::InvalidFingerprint>(())
+    /// ```
+    pub fn pin_certificate(mut self, fingerprint: Fingerprint) -> Self {
+        if !self.pins.contains(&fingerprint) {
+            self.pins.push(fingerprint);
+        }
+        self.tls_cache = TlsCache::default();
+        self
+    }
+
+    /// The pinned fingerprints.
+    pub fn pinned(&self) -> &[Fingerprint] {
+        &self.pins
+    }
+
     /// Skips certificate verification entirely: anyone on the path can read and change the
-    /// session, passwords included. For lab servers only.
+    /// session, passwords included. For lab servers only. (Pinned fingerprints still
+    /// apply: see [`ConnectOptions::pin_certificate`].)
     pub fn dangerous_accept_invalid_certificates(mut self, accept: bool) -> Self {
         self.accept_invalid_certificates = accept;
         self.tls_cache = TlsCache::default();
         self
     }
 
-    /// Sets every timeout (connect, handshake, idle I/O) to `timeout`.
+    /// Sets every timeout (connect, handshake, idle I/O, line) to `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeouts = Timeouts {
             connect: timeout,
             handshake: timeout,
             io: timeout,
+            line: timeout,
         };
+        self
+    }
+
+    /// Sets the line deadline alone: how long a greeting, status, listing or SASL
+    /// challenge line may take from its first byte to its end.
+    pub fn line_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.line = timeout;
         self
     }
 
@@ -235,11 +294,12 @@ impl ConnectOptions {
         if let Some(config) = self.tls_cache.0.get() {
             return Ok(Arc::clone(config));
         }
-        let config = tls::client_config(
-            &self.extra_roots,
-            self.webpki_roots,
-            self.accept_invalid_certificates,
-        )?;
+        let config = tls::client_config(&Trust {
+            extra_roots: &self.extra_roots,
+            webpki_roots: self.webpki_roots,
+            pins: &self.pins,
+            accept_invalid_certificates: self.accept_invalid_certificates,
+        })?;
         // Two threads may race to build it; either result is the same configuration.
         Ok(Arc::clone(self.tls_cache.0.get_or_init(|| config)))
     }
@@ -292,19 +352,34 @@ mod tests {
             &first,
             &insecure.tls_config().expect("config")
         ));
+        let pinned = options.pin_certificate(Fingerprint::of(b"cert"));
+        assert!(!Arc::ptr_eq(&first, &pinned.tls_config().expect("config")));
+        // Pinning needs no anchors.
+        let alone = ConnectOptions::new("h")
+            .without_webpki_roots()
+            .pin_certificate(Fingerprint::of(b"cert"));
+        assert!(alone.tls_config().is_ok());
+        assert!(
+            ConnectOptions::new("h")
+                .without_webpki_roots()
+                .tls_config()
+                .is_err()
+        );
     }
 
     #[test]
     fn timeouts_one_by_one() {
         let o = ConnectOptions::new("h")
             .timeout(Duration::from_secs(5))
-            .io_timeout(Duration::from_secs(9));
+            .io_timeout(Duration::from_secs(9))
+            .line_timeout(Duration::from_secs(2));
         assert_eq!(
             o.timeouts(),
             Timeouts {
                 connect: Duration::from_secs(5),
                 handshake: Duration::from_secs(5),
                 io: Duration::from_secs(9),
+                line: Duration::from_secs(2),
             }
         );
     }

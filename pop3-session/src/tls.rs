@@ -1,65 +1,187 @@
-//! The rustls client configuration.
+//! The rustls client configuration and the certificate verifier.
+//!
+//! One verifier decides for every connection, in this order:
+//! 1. Pinned fingerprints, when any are set: the server certificate must be one of them
+//!    (its SHA-256 over the DER encoding); chain, name and dates are not checked, the
+//!    pin names exactly one certificate (as mpop's `--tls-fingerprint`).
+//! 2. `dangerous_accept_invalid_certificates`: anything.
+//! 3. A certificate that is exactly one of the anchors the caller added (a self-signed
+//!    server certificate given as a trust anchor, as `openssl req -x509` makes them,
+//!    with `CA:TRUE`, which webpki refuses as an end entity): trusted if it names the
+//!    server and is within its validity period.
+//! 4. Everything else: webpki path validation against the roots (webpki roots, added
+//!    anchors).
+//!
+//! Handshake signatures are always verified with the presented certificate's key
+//! (rustls' `verify_tls12_signature`/`verify_tls13_signature`), so a pinned or anchored
+//! certificate proves that the server holds its private key.
+//!
+//! A refusal carries the presented chain to the caller (inside the rustls error, taken
+//! out again by the wire), so that a refused certificate can be shown and pinned.
 
+use std::fmt;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::server::ParsedCertificate;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
 
 use crate::Error;
+use crate::certificate::{CertificateInfo, Fingerprint, UtcTime};
+use crate::error::CertificateProblem;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub(crate) fn client_config(
-    extra_roots: &[CertificateDer<'static>],
-    webpki_roots: bool,
-    accept_invalid_certificates: bool,
-) -> Result<Arc<ClientConfig>, Error> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-    let config = if accept_invalid_certificates {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth()
+/// What the configuration trusts.
+pub(crate) struct Trust<'a> {
+    pub(crate) extra_roots: &'a [CertificateDer<'static>],
+    pub(crate) webpki_roots: bool,
+    pub(crate) pins: &'a [Fingerprint],
+    pub(crate) accept_invalid_certificates: bool,
+}
+
+pub(crate) fn client_config(trust: &Trust<'_>) -> Result<Arc<ClientConfig>, Error> {
+    let provider = provider();
+    let mut roots = RootCertStore::empty();
+    if trust.webpki_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for cert in trust.extra_roots {
+        roots
+            .add(cert.clone())
+            .map_err(|_| Error::Config("a trust anchor is not a usable certificate".into()))?;
+    }
+    let chains_needed = trust.pins.is_empty() && !trust.accept_invalid_certificates;
+    if roots.is_empty() && chains_needed {
+        return Err(Error::Config("no trust anchors".into()));
+    }
+    let webpki = if roots.is_empty() {
+        None
     } else {
-        let mut roots = RootCertStore::empty();
-        if webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for cert in extra_roots {
-            roots
-                .add(cert.clone())
-                .map_err(|e| Error::Config(format!("trust anchor: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(Error::Config("no trust anchors".into()));
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| Error::Config(format!("certificate verifier: {e}")))?,
+        )
     };
+    let verifier = Verifier {
+        webpki,
+        anchors: trust.extra_roots.to_vec(),
+        pins: trust.pins.to_vec(),
+        accept_any: trust.accept_invalid_certificates,
+        provider: Arc::clone(&provider),
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
-/// Accepts any certificate but still checks that the handshake is signed by the key the
-/// certificate names, so the TLS session itself is sound. Only reachable through
-/// `dangerous_accept_invalid_certificates`.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
+/// The verifier; see the module documentation.
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    anchors: Vec<CertificateDer<'static>>,
+    pins: Vec<Fingerprint>,
+    accept_any: bool,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("webpki", &self.webpki.is_some())
+            .field("anchors", &self.anchors.len())
+            .field("pins", &self.pins)
+            .field("accept_any", &self.accept_any)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refused certificate: why, and what the server presented. Travels inside
+/// `CertificateError::Other` to the wire, which turns it into [`crate::TlsError`].
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) problem: CertificateProblem,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "certificate refused: {}", self.problem)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl Verifier {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<(), CertificateProblem> {
+        if !self.pins.is_empty() {
+            return if self.pins.contains(&Fingerprint::of(end_entity)) {
+                Ok(())
+            } else {
+                Err(CertificateProblem::NotPinned)
+            };
+        }
+        if self.accept_any {
+            return Ok(());
+        }
+        if self
+            .anchors
+            .iter()
+            .any(|a| a.as_ref() == end_entity.as_ref())
+        {
+            return exact_anchor(end_entity, server_name, now);
+        }
+        let Some(webpki) = &self.webpki else {
+            return Err(CertificateProblem::UnknownIssuer);
+        };
+        webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map(drop)
+            .map_err(|e| classify(&e, end_entity, server_name))
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match self.check(end_entity, intermediates, server_name, ocsp, now) {
+            Ok(()) => Ok(ServerCertVerified::assertion()),
+            Err(problem) => {
+                let chain = std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+                let rejection = Rejection { problem, chain };
+                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(rejection)),
+                )))
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -72,7 +194,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -86,11 +208,222 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A server certificate that is exactly one of the caller's anchors: webpki refuses a
+/// `CA:TRUE` certificate as an end entity, but the caller named this very certificate.
+/// It must still name the server and be within its validity period.
+fn exact_anchor(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), CertificateProblem> {
+    let info = CertificateInfo::parse(end_entity).ok_or(CertificateProblem::Malformed)?;
+    let now = UtcTime::from_unix(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+    if now < info.not_before {
+        return Err(CertificateProblem::NotYetValid {
+            not_before: Some(info.not_before),
+        });
+    }
+    if now > info.not_after {
+        return Err(CertificateProblem::Expired {
+            not_after: Some(info.not_after),
+        });
+    }
+    let parsed =
+        ParsedCertificate::try_from(end_entity).map_err(|_| CertificateProblem::Malformed)?;
+    rustls::client::verify_server_name(&parsed, server_name).map_err(|_| {
+        CertificateProblem::WrongName {
+            expected: server_name.to_str().into_owned(),
+            names: info.names,
+        }
+    })
+}
+
+/// webpki's verdict in words, with what the certificate itself says.
+fn classify(
+    error: &rustls::Error,
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+) -> CertificateProblem {
+    use CertificateError as C;
+    let info = CertificateInfo::parse(end_entity);
+    let self_signed = info.as_ref().is_some_and(|i| i.self_signed);
+    let rustls::Error::InvalidCertificate(error) = error else {
+        return CertificateProblem::Other("it could not be verified".into());
+    };
+    match error {
+        C::Expired | C::ExpiredContext { .. } => CertificateProblem::Expired {
+            not_after: info.map(|i| i.not_after),
+        },
+        C::NotValidYet | C::NotValidYetContext { .. } => CertificateProblem::NotYetValid {
+            not_before: info.map(|i| i.not_before),
+        },
+        C::NotValidForName | C::NotValidForNameContext { .. } => CertificateProblem::WrongName {
+            expected: server_name.to_str().into_owned(),
+            names: info.map(|i| i.names).unwrap_or_default(),
+        },
+        // A self-signed certificate that is not an anchor, whatever webpki tripped on
+        // first: no issuer found, a `CA:TRUE` one used as an end entity, or a trusted
+        // certificate with the same name whose key did not sign it (a regenerated one).
+        _ if self_signed => CertificateProblem::SelfSigned,
+        C::UnknownIssuer => CertificateProblem::UnknownIssuer,
+        C::Revoked => CertificateProblem::Revoked,
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => CertificateProblem::NotForServers,
+        #[allow(deprecated)]
+        C::BadSignature => CertificateProblem::BadSignature,
+        #[allow(deprecated)]
+        C::UnsupportedSignatureAlgorithm
+        | C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            CertificateProblem::UnsupportedAlgorithm
+        }
+        C::BadEncoding => CertificateProblem::Malformed,
+        C::UnhandledCriticalExtension => CertificateProblem::Other(
+            "it has a critical extension this client does not understand".into(),
+        ),
+        C::UnknownRevocationStatus
+        | C::ExpiredRevocationList
+        | C::ExpiredRevocationListContext { .. } => {
+            CertificateProblem::Other("its revocation status is unknown".into())
+        }
+        _ => CertificateProblem::Other("it could not be verified".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(ca: bool, names: &[&str]) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|&n| n.to_owned()).collect::<Vec<_>>())
+                .expect("params");
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    fn verifier(anchors: Vec<CertificateDer<'static>>, pins: Vec<Fingerprint>) -> Verifier {
+        let mut roots = RootCertStore::empty();
+        for a in &anchors {
+            roots.add(a.clone()).expect("root");
+        }
+        Verifier {
+            webpki: (!roots.is_empty()).then(|| {
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .expect("verifier")
+            }),
+            anchors,
+            pins,
+            accept_any: false,
+            provider: provider(),
+        }
+    }
+
+    fn name(host: &str) -> ServerName<'static> {
+        ServerName::try_from(host.to_owned()).expect("name")
+    }
+
+    fn check(
+        v: &Verifier,
+        cert: &CertificateDer<'_>,
+        host: &str,
+    ) -> Result<(), CertificateProblem> {
+        v.check(cert, &[], &name(host), &[], UnixTime::now())
+    }
+
+    #[test]
+    fn a_ca_certificate_given_as_anchor_is_trusted_as_itself() {
+        let cert = self_signed(true, &["localhost", "127.0.0.1"]);
+        let v = verifier(vec![cert.clone()], vec![]);
+        assert_eq!(check(&v, &cert, "localhost"), Ok(()));
+        assert_eq!(check(&v, &cert, "127.0.0.1"), Ok(()));
+        // The name is still checked.
+        assert_eq!(
+            check(&v, &cert, "pop.example.com"),
+            Err(CertificateProblem::WrongName {
+                expected: "pop.example.com".into(),
+                names: vec!["localhost".into(), "127.0.0.1".into()],
+            })
+        );
+        // So are the dates.
+        let later = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(
+                CertificateInfo::parse(&cert)
+                    .expect("info")
+                    .not_after
+                    .unix(),
+            )
+            .expect("positive")
+                + 1,
+        ));
+        assert!(matches!(
+            v.check(&cert, &[], &name("localhost"), &[], later),
+            Err(CertificateProblem::Expired { not_after: Some(_) })
+        ));
+        // Another CA:TRUE self-signed certificate is not trusted by it.
+        let other = self_signed(true, &["localhost"]);
+        assert_eq!(
+            check(&v, &other, "localhost"),
+            Err(CertificateProblem::SelfSigned)
+        );
+    }
+
+    #[test]
+    fn pins_name_exactly_one_certificate() {
+        let cert = self_signed(false, &["localhost"]);
+        let other = self_signed(false, &["localhost"]);
+        let v = verifier(vec![], vec![Fingerprint::of(&cert)]);
+        // Any name: the pin replaces the chain, the name and the dates.
+        assert_eq!(check(&v, &cert, "elsewhere.example"), Ok(()));
+        assert_eq!(
+            check(&v, &other, "localhost"),
+            Err(CertificateProblem::NotPinned)
+        );
+    }
+
+    #[test]
+    fn refusals_carry_the_presented_chain() {
+        let cert = self_signed(false, &["localhost"]);
+        let v = verifier(vec![self_signed(false, &["localhost"])], vec![]);
+        let error = v
+            .verify_server_cert(&cert, &[], &name("localhost"), &[], UnixTime::now())
+            .unwrap_err();
+        let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = error else {
+            panic!("{error:?}")
+        };
+        let rejection = other.0.downcast_ref::<Rejection>().expect("a rejection");
+        assert_eq!(rejection.problem, CertificateProblem::SelfSigned);
+        assert_eq!(rejection.chain, [cert]);
+    }
+
+    #[test]
+    fn configurations() {
+        let none = Trust {
+            extra_roots: &[],
+            webpki_roots: false,
+            pins: &[],
+            accept_invalid_certificates: false,
+        };
+        assert!(matches!(client_config(&none), Err(Error::Config(_))));
+        let pins = [Fingerprint::of(b"x")];
+        let pinned = Trust {
+            pins: &pins,
+            ..none
+        };
+        assert!(client_config(&pinned).is_ok());
     }
 }

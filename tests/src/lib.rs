@@ -24,6 +24,8 @@
 //!   configuration, when it is installed.
 //! * [`mailbox`] (from `pop3_server`): hostile and realistic message sets.
 //! * [`certs`]: throw-away CA and server certificates, trusted and untrusted.
+//! * [`tls_front`]: a TLS front serving a certificate of your choice (one made by running
+//!   `openssl req -x509`, say) before any plaintext server.
 //!
 //! Everything is blocking std code with its own threads, so it works under any async
 //! runtime, and everything stops when dropped.
@@ -45,6 +47,7 @@ pub mod certs;
 #[cfg(unix)]
 pub mod dovecot;
 pub mod server;
+pub mod tls_front;
 
 pub use pop3_server::mailbox;
 
@@ -58,3 +61,4 @@ pub mod proxy {
 pub use dovecot::{Dovecot, DovecotError, DovecotOptions};
 pub use proxy::LatencyProxy;
 pub use server::{Fault, Maildrop, Profile, TestServer, TestServerBuilder};
+pub use tls_front::TlsFront;

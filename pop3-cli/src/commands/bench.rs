@@ -135,7 +135,7 @@ pub(crate) async fn run(
     }
     let mut runs: Vec<Run> = Vec::new();
     for mode in Mode::all(n) {
-        let run = time(target, mode, n, human && !quiet).await;
+        let run = time(target, mode, n, human && !quiet).await?;
         // Single lockstep runs first: it is its own baseline.
         let baseline = runs.first().unwrap_or(&run);
         let speedup = (baseline.trouble.is_none() && run.trouble.is_none())
@@ -169,12 +169,12 @@ pub(crate) fn demo_setup(args: &BenchArgs) -> DemoSetup {
 
 /// Lists the maildrop's headers in `mode`, timing the whole run: connecting, TLS and
 /// login included, as a user waits for them.
-async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Run {
+async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Result<Run, CliError> {
     let (options, pipelining) = mode.setup(n);
     let bar = Arc::new(Bar::new(show_progress, true));
     let events = Arc::clone(&bar);
     let multi = target
-        .multi_with(options, pipelining)
+        .multi_with(options, pipelining)?
         .on_progress(move |event| events.event(event));
     let trips_before = target.round_trips();
     let started = Instant::now();
@@ -185,7 +185,7 @@ async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Run
         .round_trips()
         .zip(trips_before)
         .map(|(after, before)| after - before);
-    match listing {
+    Ok(match listing {
         Ok(listing) => Run {
             mode,
             connections: listing.sessions,
@@ -206,7 +206,7 @@ async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Run
             round_trips,
             trouble: Some(output::clean(&CliError::from(e).one_line())),
         },
-    }
+    })
 }
 
 /// What is about to be measured, and with which defaults.

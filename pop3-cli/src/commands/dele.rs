@@ -16,7 +16,7 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let report = target
-        .multi()
+        .multi()?
         .delete(&Selection::Uids(args.uids.clone()))
         .await?;
     let outcomes: HashMap<&str, &DeletionOutcome> = report

@@ -16,6 +16,10 @@
 //! message, and sends no more. The second interrupt aborts the store, which stops at the
 //! next consistent point (no partial mbox record, nothing placed but unrecorded), and
 //! exits at once.
+//!
+//! `--max-time` stops the run as the first interrupt does, and exits 5 (partial); if
+//! winding down takes longer than `limit::GRACE`, the store is aborted as by the second
+//! interrupt.
 
 use pop3_tokio::AsyncSession as _;
 use std::collections::HashSet;
@@ -32,6 +36,7 @@ use crate::args::FetchArgs;
 use crate::connect::Target;
 use crate::error::{CliError, exit};
 use crate::interrupt::{self, Interrupts};
+use crate::limit::RunLimit;
 use crate::output::{self, plural};
 use crate::progress::Bar;
 
@@ -46,7 +51,7 @@ struct Report {
     stored: Vec<u64>,
     /// UID and reason of every selected message that was not stored.
     failed: Vec<(String, String)>,
-    /// Selected messages left alone because of an interrupt.
+    /// Selected messages left alone because of an interrupt or `--max-time`.
     not_fetched: usize,
     /// With `--delete`: each durable UID of the selection, and whether QUIT committed its
     /// deletion.
@@ -56,15 +61,46 @@ struct Report {
     /// Whether messages were to be retrieved at all.
     any_selected: bool,
     interrupted: bool,
+    /// `--max-time` was reached (and no interrupt came).
+    out_of_time: bool,
 }
 
 impl Report {
-    fn interrupted() -> Self {
-        Self {
-            interrupted: true,
-            ..Self::default()
+    /// Stopped before any session was open.
+    fn stopped(stops: Stops<'_>) -> Self {
+        let mut report = Self::default();
+        report.note_stops(stops);
+        report
+    }
+
+    /// Records whether an interrupt or the time limit cut the run short.
+    fn note_stops(&mut self, stops: Stops<'_>) {
+        self.interrupted = stops.interrupts.is_set();
+        self.out_of_time = !self.interrupted && stops.limit.is_reached();
+    }
+}
+
+/// What may stop a fetch early: interrupts, and `--max-time`.
+#[derive(Clone, Copy)]
+pub(crate) struct Stops<'a> {
+    pub(crate) interrupts: &'a Interrupts,
+    pub(crate) limit: &'a RunLimit,
+}
+
+impl Stops<'_> {
+    /// Resolves when the run must stop taking new work.
+    async fn stop(&self) {
+        tokio::select! {
+            () = self.interrupts.reached(1) => {}
+            () = self.limit.reached() => {}
         }
     }
+}
+
+/// Why a fetch was cut at once.
+enum Cut {
+    SecondInterrupt,
+    OutOfTime,
 }
 
 pub(crate) async fn run(
@@ -72,11 +108,12 @@ pub(crate) async fn run(
     args: &FetchArgs,
     json: bool,
     lock_timeout: Duration,
-    interrupts: &Interrupts,
+    stops: Stops<'_>,
     show_progress: bool,
 ) -> Result<ExitCode, CliError> {
+    let Stops { interrupts, limit } = stops;
     let started = Instant::now();
-    let account = target.account();
+    let account = target.account()?;
     let mut options = StoreOptions::new(destination(args)?, account.clone())
         // Another run on this destination is waited for as long as a slow server would be.
         .lock_timeout(lock_timeout);
@@ -90,20 +127,44 @@ pub(crate) async fn run(
             output::error("interrupted before anything was fetched");
             return Ok(ExitCode::from(interrupt::EXIT));
         }
+        () = limit.reached() => {
+            output::error(&format!(
+                "{} reached before the destination could be opened: nothing fetched",
+                limit.describe()
+            ));
+            return Ok(ExitCode::from(exit::PARTIAL));
+        }
     };
     report_recovery(&store);
 
     let fetched = tokio::select! {
         biased;
-        () = interrupts.reached(2) => None,
-        fetched = fetch(target, args, &store, &account, interrupts, show_progress, json) => Some(fetched),
+        () = interrupts.reached(2) => Err(Cut::SecondInterrupt),
+        () = limit.grace_over() => Err(Cut::OutOfTime),
+        fetched = fetch(target, args, &store, &account, stops, show_progress, json) => Ok(fetched),
     };
-    let Some(fetched) = fetched else {
-        // Stop now; the store still ends on whole, recorded messages.
-        let aborted = store.abort().await;
-        output::error("interrupted again: stopped at once");
-        aborted?;
-        return Ok(ExitCode::from(interrupt::EXIT));
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(cut) => {
+            // Stop now; the store still ends on whole, recorded messages.
+            let aborted = store.abort().await;
+            let code = match cut {
+                Cut::SecondInterrupt => {
+                    output::error("interrupted again: stopped at once");
+                    interrupt::EXIT
+                }
+                Cut::OutOfTime => {
+                    output::error(&format!(
+                        "{} reached, and winding down took too long: stopped at once; what \
+                         was stored is kept",
+                        limit.describe()
+                    ));
+                    exit::PARTIAL
+                }
+            };
+            aborted?;
+            return Ok(ExitCode::from(code));
+        }
     };
     let stats = store.stats();
     let closed = store.close().await;
@@ -168,12 +229,12 @@ async fn fetch(
     args: &FetchArgs,
     store: &AsyncStore,
     account: &Account,
-    interrupts: &Interrupts,
+    stops: Stops<'_>,
     show_progress: bool,
     json: bool,
 ) -> Result<Report, CliError> {
     if args.mark_seen {
-        return mark_seen(target, args, store, account, interrupts).await;
+        return mark_seen(target, args, store, account, stops).await;
     }
     let selection = if args.uids.is_empty() {
         Selection::All
@@ -188,14 +249,15 @@ async fn fetch(
     let bar = Arc::new(Bar::new(show_progress, false));
     let events = Arc::clone(&bar);
     let multi = target
-        .multi()
+        .multi()?
         .stop_on(stop.clone())
         .on_progress(move |event| events.event(event));
-    // The first interrupt stops the run: no new work, what arrived whole is kept.
+    // The first interrupt, or --max-time, stops the run: no new work, what arrived whole
+    // is kept.
     let fetched = tokio::select! {
         fetched = multi.fetch(request) => fetched,
         () = async {
-            interrupts.reached(1).await;
+            stops.stop().await;
             stop.stop();
             std::future::pending::<()>().await;
         } => unreachable!("never resolves"),
@@ -203,9 +265,11 @@ async fn fetch(
     bar.finish();
     let fetched = match fetched {
         Ok(fetched) => fetched,
-        Err(MultiError::Login(e) | MultiError::Snapshot(e)) if interrupts.is_set() => {
-            tracing::debug!("interrupted while connecting: {e}");
-            return Ok(Report::interrupted());
+        Err(MultiError::Login(e) | MultiError::Snapshot(e))
+            if stops.interrupts.is_set() || stops.limit.is_reached() =>
+        {
+            tracing::debug!("stopped while connecting: {e}");
+            return Ok(Report::stopped(stops));
         }
         Err(e) => return Err(e.into()),
     };
@@ -238,9 +302,9 @@ async fn fetch(
         super::report_deletion(deletion.uid.as_str(), &result, json, false);
         report.deletions.push((deletion.uid.to_string(), result));
     }
-    // An interrupt that arrived at any point cut something short (the rest of the
-    // messages, or of the deletions).
-    report.interrupted = interrupts.is_set();
+    // An interrupt (or the time limit) that arrived at any point cut something short
+    // (the rest of the messages, or of the deletions).
+    report.note_stops(stops);
     Ok(report)
 }
 
@@ -250,7 +314,7 @@ async fn mark_seen(
     args: &FetchArgs,
     store: &AsyncStore,
     account: &Account,
-    interrupts: &Interrupts,
+    stops: Stops<'_>,
 ) -> Result<Report, CliError> {
     let mut client = target.session().await?;
     let entries = client.snapshot().await?;
@@ -271,7 +335,7 @@ async fn mark_seen(
     store.mark_seen(account, selection.iter().copied()).await?;
     report.marked = Some(selection.len());
     client.quit().await?;
-    report.interrupted = interrupts.is_set();
+    report.note_stops(stops);
     Ok(report)
 }
 
@@ -291,6 +355,9 @@ fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliE
         }
         if report.interrupted {
             summary["interrupted"] = true.into();
+        }
+        if report.out_of_time {
+            summary["max_time_reached"] = true.into();
         }
         output::json(&summary);
     }
@@ -328,6 +395,21 @@ fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliE
             plural(report.not_fetched)
         ));
         return Ok(ExitCode::from(interrupt::EXIT));
+    }
+    if report.out_of_time {
+        let not_deleted = report.deletions.len() - deleted;
+        let deletions = if report.deletions.is_empty() {
+            String::new()
+        } else {
+            format!(", {not_deleted} not deleted")
+        };
+        output::error(&format!(
+            "--max-time reached: {} selected message{} not fetched{deletions}; what was \
+             fetched is stored",
+            report.not_fetched,
+            plural(report.not_fetched)
+        ));
+        return Ok(ExitCode::from(exit::PARTIAL));
     }
     let unknown = report
         .failed

@@ -38,7 +38,7 @@ pub(crate) async fn run(
     let bar = std::sync::Arc::new(Bar::new(!json && !quiet, true));
     let events = std::sync::Arc::clone(&bar);
     let listing = target
-        .multi()
+        .multi()?
         .on_progress(move |event| events.event(event))
         .list_messages()
         .await;

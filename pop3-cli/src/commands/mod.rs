@@ -4,6 +4,7 @@ mod bench;
 mod capa;
 mod dele;
 mod fetch;
+mod info;
 mod list;
 mod reference;
 
@@ -15,8 +16,9 @@ use pop3_multi::DeletionOutcome;
 
 use crate::args::{Cli, Command};
 use crate::connect::{DemoSetup, Target};
-use crate::error::CliError;
+use crate::error::{CliError, exit};
 use crate::interrupt::{self, Interrupts};
+use crate::limit::RunLimit;
 use crate::output;
 
 /// Runs the subcommand; `Ok` carries the exit code (0, 5 for partial success, 130 when
@@ -26,6 +28,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
         return about_itself(&cli.command);
     }
+    let limit = RunLimit::new(cli.max_time);
     let interrupts = Interrupts::listen().map_err(CliError::io("cannot handle signals"))?;
     let demo = match &cli.command {
         Command::Bench(args) | Command::Demo(args) => bench::demo_setup(args),
@@ -41,20 +44,17 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let command = async {
         match &cli.command {
             Command::Capa => capa::run(&target, cli.json).await,
+            Command::Info => info::run(&target, cli.json).await,
             Command::Stat => stat(&target, cli.json).await,
             Command::List(args) => list::run(&target, args, cli.json, cli.quiet > 0).await,
             Command::Fetch(args) => {
                 let lock_timeout = Duration::from_secs(cli.timeout);
                 let show_progress = !cli.json && cli.quiet == 0;
-                fetch::run(
-                    &target,
-                    args,
-                    cli.json,
-                    lock_timeout,
-                    &interrupts,
-                    show_progress,
-                )
-                .await
+                let stops = fetch::Stops {
+                    interrupts: &interrupts,
+                    limit: &limit,
+                };
+                fetch::run(&target, args, cli.json, lock_timeout, stops, show_progress).await
             }
             Command::Dele(args) => dele::run(&target, args, cli.json).await,
             Command::Bench(args) => bench::run(&target, args, false, cli.json, cli.quiet > 0).await,
@@ -72,6 +72,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         () = interrupts.reached(1) => {
             output::error("interrupted");
             Ok(ExitCode::from(interrupt::EXIT))
+        }
+        () = limit.reached() => {
+            output::error(&format!("{} reached before the command finished", limit.describe()));
+            Ok(ExitCode::from(exit::PARTIAL))
         }
     }
 }

@@ -587,3 +587,42 @@ fn debug_output_never_shows_queued_credentials() {
     assert!(format!("{io:?}").starts_with("Output("), "{io:?}");
     assert!(!format!("{io:?}").contains("80, 65, 83, 83"));
 }
+
+#[test]
+fn pending_line_follows_lines_not_bodies() {
+    let line = |start, received| Some(PendingLine { start, received });
+    let mut c = Client::new(Config::default());
+    assert_eq!(c.pending_line(), line(0, 0));
+    c.enqueue_input(b"+OK hel");
+    assert!(drain(&mut c).is_ok());
+    assert_eq!(c.pending_line(), line(0, 7), "a greeting under way");
+    c.enqueue_input(b"lo\r\n");
+    drain(&mut c).unwrap();
+    assert_eq!(c.pending_line(), None, "nothing awaited");
+
+    let mut c = logged_in(Config::default());
+    let start = c.received;
+    c.send(Command::Uidl(None)).unwrap();
+    drain(&mut c).unwrap();
+    assert_eq!(c.pending_line(), line(start, 0), "a status line awaited");
+    c.enqueue_input(b"+OK\r\n1 a\r\n2 ");
+    drain(&mut c).unwrap();
+    // A listing line under way: it starts after the status line and the first item.
+    assert_eq!(c.pending_line(), line(start + 10, 2));
+    c.enqueue_input(b"b\r\n.\r\n");
+    drain(&mut c).unwrap();
+    assert_eq!(c.pending_line(), None);
+
+    c.send(Command::Retr(1)).unwrap();
+    drain(&mut c).unwrap();
+    c.enqueue_input(b"+OK\r\nbody without its end");
+    drain(&mut c).unwrap();
+    assert_eq!(c.pending_line(), None, "a body is not a line");
+    c.enqueue_input(b"\r\n.\r\n+OK 1 ");
+    c.send(Command::Stat).unwrap();
+    drain(&mut c).unwrap();
+    let pending = c.pending_line().expect("the STAT answer is under way");
+    assert_eq!((pending.start, pending.received), (c.received - 6, 6));
+    c.abort();
+    assert_eq!(c.pending_line(), None, "a failed session awaits nothing");
+}

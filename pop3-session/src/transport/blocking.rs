@@ -15,7 +15,8 @@ use pop3_proto::task::{Action, Execution, Greet, Task};
 use pop3_proto::{Client, TlsMode};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use super::{READ_SIZE, Received, TlsInfo, Wire};
+use super::{LineClock, READ_SIZE, Received, TlsInfo, Wire};
+use crate::error::TlsEvidence;
 use crate::{BodySink, ConnectOptions, Discard, Error};
 
 /// One POP3 session over a blocking stream (a `TcpStream`, a `UnixStream`...): the
@@ -29,6 +30,8 @@ pub struct BlockingConnection<S> {
     buffer: Box<[u8]>,
     /// A transport failure ended the session; later calls report it as such.
     broken: bool,
+    /// The line deadline.
+    line: LineClock,
 }
 
 impl<S> std::fmt::Debug for BlockingConnection<S> {
@@ -55,7 +58,7 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
     pub fn open(socket: S, options: &ConnectOptions) -> Result<Self, Error> {
         let mut conn = Self::new(socket, options, options.protocol_config())?;
         if options.tls_mode() == TlsMode::Implicit {
-            conn.handshake()?;
+            conn.handshake(false)?;
         }
         conn.run(Greet, &mut Discard)?;
         Ok(conn)
@@ -75,11 +78,12 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
             .map_err(|e| Error::io("configuring the socket", e.into()))?;
         Ok(Self {
             socket,
-            wire: Wire::default(),
+            wire: Wire::new(options.address()),
             core: Client::new(config),
             options: options.clone(),
             buffer: vec![0; READ_SIZE].into_boxed_slice(),
             broken: false,
+            line: LineClock::default(),
         })
     }
 
@@ -119,7 +123,7 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
                 Action::Read => self.read(),
                 Action::StartTls => self
                     .flush()
-                    .and_then(|()| self.handshake())
+                    .and_then(|()| self.handshake(true))
                     .and_then(|()| self.core.tls_established().map_err(Error::from)),
                 Action::Body(event) => {
                     if sink_error.is_none() {
@@ -230,26 +234,45 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
         {
             Some(0) => {}
             Some(_) => return Ok(()),
-            None => return Err(self.core.connection_closed().into()),
+            None => return Err(super::closed(&self.options, &mut self.core)),
         }
-        let idle = self.options.timeouts().io;
+        let timeouts = self.options.timeouts();
+        // On the implicit-TLS port, a plaintext client waits for the greeting only
+        // briefly before explaining the silence.
+        let patience = super::greeting_patience(&self.options, &self.core);
+        let idle = patience.unwrap_or(timeouts.io);
         let mut deadline = deadline_after(idle);
+        let mut line = self.line.deadline(&self.core, timeouts.line);
         loop {
+            if line.is_some_and(|at| Instant::now() >= at) {
+                return Err(LineClock::timeout(&self.core, timeouts.line));
+            }
             if self.send_some()? {
                 deadline = deadline_after(idle);
             }
             match self.receive_some()? {
-                Some(0) => return Err(self.core.connection_closed().into()),
+                Some(0) => return Err(super::closed(&self.options, &mut self.core)),
                 Some(n) => {
                     deadline = deadline_after(idle);
                     let core = &mut self.core;
                     let received = self.wire.receive(&self.buffer[..n], false, &mut |bytes| {
                         core.enqueue_input(bytes);
                     })?;
+                    if matches!(received, Received::Data { plaintext: 1.. })
+                        || self.wire.mid_record()
+                    {
+                        self.line.arrived(&self.core);
+                        if line.is_none() {
+                            line = self.line.deadline(&self.core, timeouts.line);
+                        }
+                    }
                     match received {
+                        // Only TLS records without application data, or part of one.
                         Received::Data { plaintext: 0 } => continue,
                         Received::Data { .. } => return Ok(()),
-                        Received::Closed => return Err(self.core.connection_closed().into()),
+                        Received::Closed => {
+                            return Err(super::closed(&self.options, &mut self.core));
+                        }
                     }
                 }
                 None => {}
@@ -259,11 +282,26 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
             } else {
                 Interest::Both
             };
-            if !self.wait(interest, deadline)? {
-                return Err(Error::Timeout {
-                    what: "waiting for the server",
-                    after: idle,
-                });
+            let wake = match (deadline, line) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !self.wait(interest, wake)? {
+                if line.is_some_and(|at| Instant::now() >= at) {
+                    return Err(LineClock::timeout(&self.core, timeouts.line));
+                }
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return Err(match patience {
+                        Some(waited) => super::implicit_tls_expected(
+                            &self.options,
+                            TlsEvidence::Silence(waited),
+                        ),
+                        None => Error::Timeout {
+                            what: "waiting for the server",
+                            after: idle,
+                        },
+                    });
+                }
             }
         }
     }
@@ -288,10 +326,13 @@ impl<S: Read + Write + AsFd> BlockingConnection<S> {
         }
     }
 
-    fn handshake(&mut self) -> Result<(), Error> {
+    fn handshake(&mut self, after_stls: bool) -> Result<(), Error> {
         let during = "the TLS handshake";
-        self.wire
-            .start_tls(self.options.tls_config()?, self.options.server_name()?)?;
+        self.wire.start_tls(
+            self.options.tls_config()?,
+            self.options.server_name()?,
+            after_stls,
+        )?;
         // A bound on the whole handshake, not an idle timer.
         let limit = self.options.timeouts().handshake;
         let deadline = deadline_after(limit);

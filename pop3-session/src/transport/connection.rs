@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use pop3_proto::task::{Action, Execution, Greet, Task};
 use pop3_proto::{Client, TlsMode};
 
-use super::{READ_SIZE, Received, Runtime, Socket, TlsInfo, Wire};
+use super::{LineClock, READ_SIZE, Received, Runtime, Socket, TlsInfo, Wire};
+use crate::error::TlsEvidence;
 use crate::{AsyncBodySink, ConnectOptions, Discard, Error};
 
 /// One POP3 session over an async stream: the protocol core, TLS, and the pump between
@@ -30,6 +31,8 @@ pub struct Connection<S, R> {
     broken: bool,
     /// Bytes were written since the socket was last flushed.
     unflushed: bool,
+    /// The line deadline.
+    line: LineClock,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -49,7 +52,7 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
     pub async fn open(socket: S, options: &ConnectOptions) -> Result<Self, Error> {
         let mut conn = Self::new(socket, options, options.protocol_config());
         if options.tls_mode() == TlsMode::Implicit {
-            conn.handshake().await?;
+            conn.handshake(false).await?;
         }
         conn.run(Greet, &mut Discard).await?;
         Ok(conn)
@@ -67,12 +70,13 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
     fn new(socket: S, options: &ConnectOptions, config: pop3_proto::Config) -> Self {
         Self {
             socket,
-            wire: Wire::default(),
+            wire: Wire::new(options.address()),
             core: Client::new(config),
             options: options.clone(),
             buffer: vec![0; READ_SIZE].into_boxed_slice(),
             broken: false,
             unflushed: false,
+            line: LineClock::default(),
             runtime: PhantomData,
         }
     }
@@ -206,40 +210,65 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
         {
             Some(0) => {}
             Some(_) => return Ok(()),
-            None => return Err(self.core.connection_closed().into()),
+            None => return Err(super::closed(&self.options, &mut self.core)),
         }
-        let mut idle = Deadline::<R>::new(self.options.timeouts().io);
-        poll_fn(|cx| self.poll_input(cx, &mut idle)).await
+        let timeouts = self.options.timeouts();
+        // On the implicit-TLS port, a plaintext client waits for the greeting only
+        // briefly before explaining the silence.
+        let patience = super::greeting_patience(&self.options, &self.core);
+        let mut waits = Waits {
+            idle: Deadline::new(patience.unwrap_or(timeouts.io)),
+            line: Deadline::at(self.line.deadline(&self.core, timeouts.line), timeouts.line),
+            patience,
+        };
+        if waits.line.passed() {
+            return Err(LineClock::timeout(&self.core, timeouts.line));
+        }
+        poll_fn(|cx| self.poll_input(cx, &mut waits)).await
     }
 
     fn poll_input(
         &mut self,
         cx: &mut Context<'_>,
-        idle: &mut Deadline<R>,
+        waits: &mut Waits<R>,
     ) -> Poll<Result<(), Error>> {
         loop {
             match self.poll_send(cx) {
                 Err(e) => return Poll::Ready(Err(e)),
-                Ok(true) => idle.extend(),
+                Ok(true) => waits.idle.extend(),
                 Ok(false) => {}
             }
             match self.socket.poll_read(cx, &mut self.buffer) {
                 Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(self.core.connection_closed().into()));
+                    return Poll::Ready(Err(super::closed(&self.options, &mut self.core)));
                 }
                 Poll::Ready(Ok(n)) => {
-                    idle.extend();
+                    waits.idle.extend();
                     let core = &mut self.core;
                     let received = self.wire.receive(&self.buffer[..n], false, &mut |bytes| {
                         core.enqueue_input(bytes);
                     });
+                    if matches!(received, Ok(Received::Data { plaintext: 1.. }))
+                        || self.wire.mid_record()
+                    {
+                        self.line.arrived(&self.core);
+                        if !waits.line.is_set() {
+                            let line = self.options.timeouts().line;
+                            waits.line.set(self.line.deadline(&self.core, line));
+                        }
+                    }
                     match received {
                         Err(e) => return Poll::Ready(Err(e)),
-                        // Only TLS records without application data (tickets, say).
-                        Ok(Received::Data { plaintext: 0 }) => {}
+                        // Only TLS records without application data (tickets, say), or
+                        // part of a record.
+                        Ok(Received::Data { plaintext: 0 }) => {
+                            if waits.line.passed() {
+                                return Poll::Ready(Err(self.line_timeout()));
+                            }
+                        }
                         Ok(Received::Data { .. }) => return Poll::Ready(Ok(())),
                         Ok(Received::Closed) => {
-                            return Poll::Ready(Err(self.core.connection_closed().into()));
+                            return Poll::Ready(Err(super::closed(&self.options, &mut self.core)));
                         }
                     }
                 }
@@ -247,8 +276,17 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
                     return Poll::Ready(Err(Error::io("reading from the server", e)));
                 }
                 Poll::Pending => {
-                    if idle.poll_expired(cx) {
-                        return Poll::Ready(Err(idle.timeout("waiting for the server")));
+                    if waits.line.poll_expired(cx) {
+                        return Poll::Ready(Err(self.line_timeout()));
+                    }
+                    if waits.idle.poll_expired(cx) {
+                        return Poll::Ready(Err(match waits.patience {
+                            Some(waited) => super::implicit_tls_expected(
+                                &self.options,
+                                TlsEvidence::Silence(waited),
+                            ),
+                            None => waits.idle.timeout("waiting for the server"),
+                        }));
                     }
                     return Poll::Pending;
                 }
@@ -256,17 +294,24 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
         }
     }
 
+    fn line_timeout(&self) -> Error {
+        LineClock::timeout(&self.core, self.options.timeouts().line)
+    }
+
     /// The server accepted STLS: handshake, then tell the core.
     async fn start_tls(&mut self) -> Result<(), Error> {
         self.flush().await?;
-        self.handshake().await?;
+        self.handshake(true).await?;
         self.core.tls_established()?;
         Ok(())
     }
 
-    async fn handshake(&mut self) -> Result<(), Error> {
-        self.wire
-            .start_tls(self.options.tls_config()?, self.options.server_name()?)?;
+    async fn handshake(&mut self, after_stls: bool) -> Result<(), Error> {
+        self.wire.start_tls(
+            self.options.tls_config()?,
+            self.options.server_name()?,
+            after_stls,
+        )?;
         // A bound on the whole handshake, not an idle timer: a server that trickles
         // handshake bytes must not hold the connection for ever.
         let mut limit = Deadline::<R>::new(self.options.timeouts().handshake);
@@ -314,11 +359,22 @@ impl<S: Socket, R: Runtime> Connection<S, R> {
     }
 }
 
+/// What a read waits for, at most.
+struct Waits<R> {
+    /// The idle timer (or, on the implicit-TLS port, the patience for a greeting).
+    idle: Deadline<R>,
+    /// The line deadline.
+    line: Deadline<R>,
+    /// `idle` is the patience for a greeting on the implicit-TLS port.
+    patience: Option<Duration>,
+}
+
 /// A time limit on the runtime's timer. Extending it is cheap (an `Instant` store): the
-/// sleep is only re-armed when it fires before the limit.
+/// sleep is only re-armed when it fires before the limit. It only ever moves later, so a
+/// sleep armed earlier never oversleeps it.
 struct Deadline<R> {
     limit: Duration,
-    at: Instant,
+    at: Option<Instant>,
     sleep: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     runtime: PhantomData<fn() -> R>,
 }
@@ -326,29 +382,52 @@ struct Deadline<R> {
 impl<R: Runtime> Deadline<R> {
     /// A deadline `limit` from now; zero means none.
     fn new(limit: Duration) -> Self {
+        Self::at((!limit.is_zero()).then(|| Instant::now() + limit), limit)
+    }
+
+    /// A deadline at `at` (none if `None`), reported as `limit`.
+    fn at(at: Option<Instant>, limit: Duration) -> Self {
         Self {
             limit,
-            at: Instant::now() + limit,
+            at,
             sleep: None,
             runtime: PhantomData,
         }
     }
 
+    fn is_set(&self) -> bool {
+        self.at.is_some()
+    }
+
+    /// Sets a deadline that was not set.
+    fn set(&mut self, at: Option<Instant>) {
+        if self.at.is_none() {
+            self.at = at;
+        }
+    }
+
     fn extend(&mut self) {
-        self.at = Instant::now() + self.limit;
+        if self.at.is_some() {
+            self.at = Some(Instant::now() + self.limit);
+        }
+    }
+
+    /// Whether the deadline passed (no timer involved).
+    fn passed(&self) -> bool {
+        self.at.is_some_and(|at| Instant::now() >= at)
     }
 
     /// Whether the deadline passed; otherwise the task is woken when it might have.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.limit.is_zero() {
+        let Some(at) = self.at else {
             return false;
-        }
+        };
         loop {
             let now = Instant::now();
-            if now >= self.at {
+            if now >= at {
                 return true;
             }
-            let remaining = self.at - now;
+            let remaining = at - now;
             let sleep = self
                 .sleep
                 .get_or_insert_with(|| Box::pin(R::sleep(remaining)));

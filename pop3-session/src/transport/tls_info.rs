@@ -3,13 +3,16 @@
 use rustls::ClientConnection;
 use rustls::pki_types::CertificateDer;
 
-/// The negotiated TLS session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+use crate::CertificateInfo;
+
+/// The negotiated TLS session (or, in a [`TlsError::Certificate`](crate::TlsError), as
+/// far as it got before the certificate was refused).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsInfo {
-    /// The protocol version, e.g. `TLSv1_3`.
+    /// The protocol version, e.g. `TLSv1.3` (empty if not negotiated yet).
     pub version: String,
-    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384` (empty if not negotiated yet).
     pub cipher_suite: String,
     /// Whether the handshake resumed an earlier session (no full handshake).
     pub resumed: bool,
@@ -22,20 +25,39 @@ impl TlsInfo {
         if conn.is_handshaking() {
             return None;
         }
-        Some(Self {
+        let mut info = Self::negotiated(conn);
+        info.resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        info.peer_certificates = conn
+            .peer_certificates()
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        Some(info)
+    }
+
+    /// The version and cipher suite agreed so far (both are known once the server's
+    /// hello is in, before its certificate is checked).
+    pub(crate) fn negotiated(conn: &ClientConnection) -> Self {
+        Self {
             version: conn
                 .protocol_version()
-                .map(|v| format!("{v:?}"))
+                .map(|v| match v {
+                    rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+                    rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+                    other => other.as_str().unwrap_or("unknown").replace('_', "."),
+                })
                 .unwrap_or_default(),
             cipher_suite: conn
                 .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite()))
+                .map(|s| s.suite().as_str().unwrap_or("unknown").to_owned())
                 .unwrap_or_default(),
-            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
-            peer_certificates: conn
-                .peer_certificates()
-                .map(<[_]>::to_vec)
-                .unwrap_or_default(),
-        })
+            resumed: false,
+            peer_certificates: Vec::new(),
+        }
+    }
+
+    /// What the server's own certificate (the end entity) says, if it presented one
+    /// that can be read.
+    pub fn certificate(&self) -> Option<CertificateInfo> {
+        CertificateInfo::parse(self.peer_certificates.first()?)
     }
 }
