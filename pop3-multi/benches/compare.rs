@@ -15,7 +15,8 @@
 //! bench works: 50 messages, `TestServer` on bare loopback, our modes only, one run each.
 //!
 //! Environment: `CONNECTIONS` (N for the "N sessions" modes, default 5), `MESSAGES` and
-//! `RUNS` (to try the full bench on less: default 2000 and 5), `BENCH_DIR`
+//! `RUNS` (to try the full bench on less: default 2000 and 5), `ROUTES` (`proxy`, `bare`
+//! or both, default both), `IO_THREADS` (the store's, default 4), `BENCH_DIR`
 //! (where the Maildirs go, default Cargo's target tmp dir: a real disk, so that fsync
 //! costs what it costs), `PYTHON` (default `python3`), `MPOP` (default `mpop`).
 //! Dovecot needs root; without it, or without Python or mpop, their rows are skipped with
@@ -37,7 +38,8 @@ use pop3_tokio::{ConnectOptions, Login, Pipelining, TlsMode};
 const SEED: u64 = 8;
 /// About this many bytes per message.
 const MESSAGE_SIZE: usize = 10_000;
-/// I/O threads of the store (its documentation: two to four are plenty).
+/// I/O threads of the store by default (its documentation: two to four are plenty; the
+/// `pop3` command uses four).
 const IO_THREADS: usize = 4;
 /// A mode or client slower than this in its first run is not run again.
 const SLOW: Duration = Duration::from_secs(5);
@@ -51,6 +53,9 @@ struct Config {
     runs: usize,
     connections: usize,
     one_way: Duration,
+    io_threads: usize,
+    /// With the latency proxy, on bare loopback, or both (in that order).
+    routes: Vec<bool>,
 }
 
 /// A server: where it listens (implicit TLS) and how to log in.
@@ -71,6 +76,14 @@ struct Endpoint<'a> {
     /// Whether it is one of the issue's targets (Dovecot) and which latency it has.
     dovecot: bool,
     latency: bool,
+    /// The proxy in between, whose round-trip count each run reads.
+    proxy: Option<&'a LatencyProxy>,
+}
+
+impl Endpoint<'_> {
+    fn round_trips(&self) -> Option<usize> {
+        self.proxy.map(LatencyProxy::round_trips)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +171,8 @@ struct Row {
     client: Client,
     secs: Vec<f64>,
     sessions: Vec<usize>,
+    /// Round trips through the proxy per run, summed over the run's connections.
+    round_trips: Vec<usize>,
 }
 
 impl Row {
@@ -166,7 +181,25 @@ impl Row {
             client,
             secs: Vec::new(),
             sessions: Vec::new(),
+            round_trips: Vec::new(),
         }
+    }
+
+    /// Records one run, with the round trips it took when `before` was counted.
+    fn push(&mut self, secs: f64, sessions: usize, endpoint: &Endpoint<'_>, before: Option<usize>) {
+        self.secs.push(secs);
+        self.sessions.push(sessions);
+        if let (Some(before), Some(after)) = (before, endpoint.round_trips()) {
+            self.round_trips.push(after - before);
+        }
+    }
+
+    fn round_trips(&self) -> String {
+        let mut trips = self.round_trips.clone();
+        trips.sort_unstable();
+        trips
+            .get(trips.len() / 2)
+            .map_or_else(|| "–".into(), ToString::to_string)
     }
 
     fn median(&self) -> f64 {
@@ -227,11 +260,14 @@ impl Table {
             ],
             Operation::Fetch => vec![(Client::Mpop, "vs mpop")],
         };
-        let _ = write!(out, "| client / mode | sessions | runs | median s |");
+        let _ = write!(
+            out,
+            "| client / mode | sessions | round trips | runs | median s |"
+        );
         for (_, title) in &baselines {
             let _ = write!(out, " {title} |");
         }
-        let _ = write!(out, "\n|---|---|---|---|");
+        let _ = write!(out, "\n|---|---|---|---|---|");
         for _ in &baselines {
             let _ = write!(out, "---|");
         }
@@ -240,9 +276,10 @@ impl Table {
             let median = row.median();
             let _ = write!(
                 out,
-                "| {} | {} | {} | {median:.3} |",
+                "| {} | {} | {} | {} | {median:.3} |",
                 row.client.name(),
                 row.sessions(),
+                row.round_trips(),
                 row.secs.len()
             );
             for (client, _) in &baselines {
@@ -288,12 +325,13 @@ fn delivered(maildir: &Path) -> usize {
 /// One run of ours: seconds and sessions opened.
 fn ours(
     runtime: &tokio::runtime::Runtime,
+    config: &Config,
     endpoint: &Endpoint<'_>,
     operation: Operation,
     mode: Mode,
-    count: usize,
     work: &Path,
 ) -> (f64, usize) {
+    let count = config.count;
     let server = endpoint.server;
     let maildir = work.join("maildir-ours");
     if operation == Operation::Fetch {
@@ -319,7 +357,7 @@ fn ours(
             let report = runtime.block_on(async {
                 let store = AsyncStore::open(
                     StoreOptions::new(Target::Maildir(maildir.clone()), account.clone()),
-                    IO_THREADS,
+                    config.io_threads,
                 )
                 .await
                 .expect("open the store");
@@ -518,15 +556,15 @@ fn our_rows(
             if round > 0 && row.secs.first().is_some_and(|&s| s > SLOW.as_secs_f64()) {
                 continue;
             }
-            let (secs, sessions) = ours(runtime, endpoint, operation, mode, config.count, work);
+            let before = endpoint.round_trips();
+            let (secs, sessions) = ours(runtime, config, endpoint, operation, mode, work);
             eprintln!(
                 "  {} {}: {} {secs:.3} s, {sessions} sessions",
                 endpoint.label,
                 operation.name(),
                 mode.name()
             );
-            row.secs.push(secs);
-            row.sessions.push(sessions);
+            row.push(secs, sessions, endpoint, before);
         }
     }
     rows
@@ -544,10 +582,10 @@ fn measure(
     eprintln!("{}: warming up", endpoint.label);
     ours(
         runtime,
+        config,
         endpoint,
         Operation::List,
         Mode::Pipelined(1),
-        config.count,
         work,
     );
     let mut tables = [Operation::List, Operation::Fetch].map(|operation| Table {
@@ -570,6 +608,7 @@ fn measure(
                     table.operation.name(),
                     row.client.name()
                 );
+                let before = endpoint.round_trips();
                 match poplib(
                     python,
                     endpoint,
@@ -580,8 +619,7 @@ fn measure(
                 ) {
                     Ok(secs) => {
                         eprintln!("    {secs:.3} s");
-                        row.secs.push(secs);
-                        row.sessions.push(connections);
+                        row.push(secs, connections, endpoint, before);
                     }
                     Err(e) => notices.push(format!(
                         "{} {}, {}: skipped: {e}",
@@ -597,11 +635,11 @@ fn measure(
     if let Some(binary) = &others.mpop {
         let mut row = Row::new(Client::Mpop);
         for run in 0..config.runs {
+            let before = endpoint.round_trips();
             match mpop(binary, endpoint, config.count, work) {
                 Ok(secs) => {
                     eprintln!("  {} mpop run {run}: {secs:.3} s", endpoint.label);
-                    row.secs.push(secs);
-                    row.sessions.push(1);
+                    row.push(secs, 1, endpoint, before);
                 }
                 Err(e) => {
                     notices.push(format!("{}: mpop skipped: {e}", endpoint.label));
@@ -753,6 +791,21 @@ fn number(name: &str, default: usize) -> usize {
         .max(1)
 }
 
+/// `ROUTES`: `proxy`, `bare` or both, comma-separated (default both).
+fn routes() -> Vec<bool> {
+    let value = std::env::var("ROUTES").unwrap_or_else(|_| "proxy,bare".into());
+    let routes: Vec<bool> = value
+        .split(',')
+        .map(|route| match route.trim() {
+            "proxy" => true,
+            "bare" => false,
+            other => panic!("ROUTES: proxy and/or bare, not {other:?}"),
+        })
+        .collect();
+    assert!(!routes.is_empty(), "ROUTES: proxy and/or bare");
+    routes
+}
+
 #[allow(clippy::cast_precision_loss)] // 20 MB is far below 2^52
 fn megabytes(bytes: usize) -> f64 {
     bytes as f64 / 1e6
@@ -768,6 +821,8 @@ fn main() {
             runs: number("RUNS", 5),
             connections,
             one_way: Duration::from_millis(10),
+            io_threads: number("IO_THREADS", IO_THREADS),
+            routes: routes(),
         }
     } else {
         Config {
@@ -776,6 +831,8 @@ fn main() {
             runs: 1,
             connections,
             one_way: Duration::ZERO,
+            io_threads: number("IO_THREADS", IO_THREADS),
+            routes: vec![false],
         }
     };
     let work = work_dir();
@@ -851,8 +908,7 @@ fn main() {
 
     // The run order of the issue: each target in turn, proxied ones first.
     let mut plans: Vec<(&Server, bool)> = Vec::new();
-    let latencies: &[bool] = if full { &[true, false] } else { &[false] };
-    for &latency in latencies {
+    for &latency in &config.routes {
         if let Some(d) = &dovecot_server {
             plans.push((d, latency));
         }
@@ -879,6 +935,7 @@ fn main() {
             },
             dovecot: server.name == "Dovecot",
             latency,
+            proxy: proxy.as_ref(),
         };
         tables.extend(measure(
             &runtime,
@@ -904,7 +961,7 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}; our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs.",
+        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}, store with {} I/O threads; round trips: through the proxy, summed over a run's connections (median); our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs.",
         if full {
             "bash scripts/bench.sh"
         } else {
@@ -914,6 +971,7 @@ fn main() {
         megabytes(bytes),
         config.count,
         config.connections,
+        config.io_threads,
         config.runs,
         SLOW.as_secs(),
         config.runs,
