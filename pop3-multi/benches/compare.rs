@@ -173,6 +173,42 @@ struct Row {
     sessions: Vec<usize>,
     /// Round trips through the proxy per run, summed over the run's connections.
     round_trips: Vec<usize>,
+    /// Before each fetch: how long the disk took to fsync a small file, in ms.
+    fsync_ms: Vec<f64>,
+}
+
+/// What is read just before a run: the proxy's round trips, the disk's fsync latency.
+struct Before {
+    round_trips: Option<usize>,
+    fsync_ms: Option<f64>,
+}
+
+impl Before {
+    fn take(endpoint: &Endpoint<'_>, operation: Operation, work: &Path) -> Self {
+        Self {
+            fsync_ms: (operation == Operation::Fetch).then(|| fsync_probe(work)),
+            round_trips: endpoint.round_trips(),
+        }
+    }
+}
+
+/// The median of five write-and-fsync cycles of a 4 KiB file where the Maildirs go: how
+/// much the disk (shared with whatever else runs) charges for a message's fsync now.
+fn fsync_probe(work: &Path) -> f64 {
+    use std::io::Write as _;
+    let path = work.join("fsync-probe");
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let mut file = std::fs::File::create(&path).expect("fsync probe");
+            file.write_all(&[b'x'; 4096]).expect("fsync probe");
+            file.sync_all().expect("fsync probe");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 impl Row {
@@ -182,16 +218,25 @@ impl Row {
             secs: Vec::new(),
             sessions: Vec::new(),
             round_trips: Vec::new(),
+            fsync_ms: Vec::new(),
         }
     }
 
     /// Records one run, with the round trips it took when `before` was counted.
-    fn push(&mut self, secs: f64, sessions: usize, endpoint: &Endpoint<'_>, before: Option<usize>) {
+    fn push(&mut self, secs: f64, sessions: usize, endpoint: &Endpoint<'_>, before: &Before) {
         self.secs.push(secs);
         self.sessions.push(sessions);
-        if let (Some(before), Some(after)) = (before, endpoint.round_trips()) {
+        if let (Some(before), Some(after)) = (before.round_trips, endpoint.round_trips()) {
             self.round_trips.push(after - before);
         }
+        self.fsync_ms.extend(before.fsync_ms);
+    }
+
+    fn fsync_ms(&self) -> String {
+        let mut ms = self.fsync_ms.clone();
+        ms.sort_by(f64::total_cmp);
+        ms.get(ms.len() / 2)
+            .map_or_else(|| "–".into(), |ms| format!("{ms:.2}"))
     }
 
     fn round_trips(&self) -> String {
@@ -260,14 +305,20 @@ impl Table {
             ],
             Operation::Fetch => vec![(Client::Mpop, "vs mpop")],
         };
+        let fetch = self.operation == Operation::Fetch;
         let _ = write!(
             out,
-            "| client / mode | sessions | round trips | runs | median s |"
+            "| client / mode | sessions | round trips |{} runs | median s |",
+            if fetch { " fsync probe ms |" } else { "" }
         );
         for (_, title) in &baselines {
             let _ = write!(out, " {title} |");
         }
-        let _ = write!(out, "\n|---|---|---|---|---|");
+        let _ = write!(
+            out,
+            "\n|---|---|---|{}---|---|",
+            if fetch { "---|" } else { "" }
+        );
         for _ in &baselines {
             let _ = write!(out, "---|");
         }
@@ -276,12 +327,15 @@ impl Table {
             let median = row.median();
             let _ = write!(
                 out,
-                "| {} | {} | {} | {} | {median:.3} |",
+                "| {} | {} | {} |",
                 row.client.name(),
                 row.sessions(),
                 row.round_trips(),
-                row.secs.len()
             );
+            if fetch {
+                let _ = write!(out, " {} |", row.fsync_ms());
+            }
+            let _ = write!(out, " {} | {median:.3} |", row.secs.len());
             for (client, _) in &baselines {
                 match self.median(client) {
                     Some(base) => {
@@ -556,7 +610,7 @@ fn our_rows(
             if round > 0 && row.secs.first().is_some_and(|&s| s > SLOW.as_secs_f64()) {
                 continue;
             }
-            let before = endpoint.round_trips();
+            let before = Before::take(endpoint, operation, work);
             let (secs, sessions) = ours(runtime, config, endpoint, operation, mode, work);
             eprintln!(
                 "  {} {}: {} {secs:.3} s, {sessions} sessions",
@@ -564,7 +618,7 @@ fn our_rows(
                 operation.name(),
                 mode.name()
             );
-            row.push(secs, sessions, endpoint, before);
+            row.push(secs, sessions, endpoint, &before);
         }
     }
     rows
@@ -608,7 +662,7 @@ fn measure(
                     table.operation.name(),
                     row.client.name()
                 );
-                let before = endpoint.round_trips();
+                let before = Before::take(endpoint, table.operation, work);
                 match poplib(
                     python,
                     endpoint,
@@ -619,7 +673,7 @@ fn measure(
                 ) {
                     Ok(secs) => {
                         eprintln!("    {secs:.3} s");
-                        row.push(secs, connections, endpoint, before);
+                        row.push(secs, connections, endpoint, &before);
                     }
                     Err(e) => notices.push(format!(
                         "{} {}, {}: skipped: {e}",
@@ -635,11 +689,11 @@ fn measure(
     if let Some(binary) = &others.mpop {
         let mut row = Row::new(Client::Mpop);
         for run in 0..config.runs {
-            let before = endpoint.round_trips();
+            let before = Before::take(endpoint, Operation::Fetch, work);
             match mpop(binary, endpoint, config.count, work) {
                 Ok(secs) => {
                     eprintln!("  {} mpop run {run}: {secs:.3} s", endpoint.label);
-                    row.push(secs, 1, endpoint, before);
+                    row.push(secs, 1, endpoint, &before);
                 }
                 Err(e) => {
                     notices.push(format!("{}: mpop skipped: {e}", endpoint.label));
@@ -961,7 +1015,7 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}, store with {} I/O threads; round trips: through the proxy, summed over a run's connections (median); our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs.",
+        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}, store with {} I/O threads; round trips: through the proxy, summed over a run's connections (median); fsync probe: median ms to write and fsync 4 KiB beside the Maildir just before each run (the disk is shared); our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs.",
         if full {
             "bash scripts/bench.sh"
         } else {
