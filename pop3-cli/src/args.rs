@@ -1,4 +1,5 @@
-//! Command-line arguments, exactly as `CLI.md` specifies them.
+//! Command-line arguments, exactly as `CLI.md` (beside this crate) specifies them; a test
+//! keeps the two in step.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -304,6 +305,98 @@ pub(crate) struct DeleArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The in-repository reference, `CLI.md`.
+    const REFERENCE: &str = include_str!("../CLI.md");
+
+    /// The text of `## title` in the reference, up to the next section.
+    fn section(title: &str) -> &'static str {
+        let start = REFERENCE
+            .find(&format!("\n## {title}\n"))
+            .unwrap_or_else(|| panic!("no section {title}"));
+        let rest = &REFERENCE[start + title.len() + 5..];
+        &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+    }
+
+    /// Every `--flag` spelled in `text`.
+    fn flags(text: &str) -> std::collections::BTreeSet<String> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("--") {
+            let name: String = rest[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+            rest = &rest[at + 2..];
+        }
+        found
+    }
+
+    /// Long flags of a command's own arguments (globals excluded).
+    fn defined(command: &clap::Command) -> std::collections::BTreeSet<String> {
+        command
+            .get_arguments()
+            .filter(|a| !a.is_global_set())
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .filter(|name| name != "help" && name != "version")
+            .collect()
+    }
+
+    #[test]
+    fn the_reference_matches_the_definition() {
+        let mut cli = Cli::command();
+        cli.build();
+        // Global options: the table's first column, both ways.
+        let table: String = section("Global options")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .map(|line| line.split('|').next().unwrap_or_default().to_owned())
+            .collect();
+        let globals: std::collections::BTreeSet<String> = cli
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .filter(|name| name != "help" && name != "version")
+            .collect();
+        assert_eq!(flags(&table), globals, "global options");
+        // Commands: one bullet each, naming every flag the command has, and no other.
+        let commands = format!("\n{}", section("Commands"));
+        let bullets: Vec<&str> = commands.split("\n- `").skip(1).collect();
+        let mut documented = Vec::new();
+        for sub in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+            let name = sub.get_name();
+            let bullet = bullets
+                .iter()
+                .find(|b| b.starts_with(&format!("{name}`")) || b.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("`{name}` is not in CLI.md"));
+            let mentioned: std::collections::BTreeSet<String> = flags(bullet)
+                .into_iter()
+                .filter(|f| cli.get_arguments().all(|g| g.get_long() != Some(f)))
+                .collect();
+            assert_eq!(mentioned, defined(sub), "flags of `{name}`");
+            documented.push(name.to_owned());
+        }
+        assert_eq!(
+            bullets.len(),
+            documented.len(),
+            "commands in CLI.md: {bullets:?}"
+        );
+        // Exit codes: every code the command uses is explained.
+        let codes = section("Exit codes");
+        for code in [
+            crate::error::exit::ERROR,
+            crate::error::exit::USAGE,
+            crate::error::exit::AUTH,
+            crate::error::exit::SECURITY,
+            crate::error::exit::PARTIAL,
+            crate::error::exit::TEMPORARY,
+            crate::interrupt::EXIT,
+        ] {
+            assert!(codes.contains(&format!("`{code}`")), "exit code {code}");
+        }
+    }
 
     #[test]
     fn the_contract_parses() {

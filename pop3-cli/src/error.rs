@@ -1,4 +1,4 @@
-//! The command's errors and exit codes (`CLI.md`).
+//! The command's errors and exit codes (`CLI.md`, beside this crate).
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! The `pop3` command-line tool. Its flags, output formats and exit codes are a contract
-//! (`CLI.md` in the project's shared docs): list, fetch to `.eml` files, a Maildir or an
+//! (`CLI.md` beside this crate): list, fetch to `.eml` files, a Maildir or an
 //! mbox, delete by UID; without `--host` it runs against an embedded demo server.
 #![forbid(unsafe_code)]
 
