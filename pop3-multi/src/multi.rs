@@ -16,7 +16,7 @@ use crate::engine::{Connecting, Engine, Numbers, Shared, Start, Work, lock, numb
 use crate::error::MultiError;
 use crate::options::{MultiConnectionMode, MultiOptions};
 use crate::plan::SessionId;
-use crate::plan::{Job, Operation, Plan, auto_sessions};
+use crate::plan::{Job, Operation, Plan, auto_head_start, auto_sessions};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{DeleteReport, Deletion, DeletionOutcome, FetchReport, Listing};
 use crate::selection::Selection;
@@ -171,14 +171,14 @@ impl<C: Connector> Multi<C> {
     /// sessions asked for, they log in while the first lists the maildrop, instead of
     /// after. None for one session, and none for the thread driver (whose first
     /// session blocks its thread).
-    fn head_start(&self) -> usize {
+    fn head_start(&self, operation: Operation) -> usize {
         if self.threads {
             return 0;
         }
         match self.options.connection_mode() {
             MultiConnectionMode::Disable => 0,
             MultiConnectionMode::Enable => self.options.connection_count() - 1,
-            MultiConnectionMode::Auto => AUTO_HEAD_START,
+            MultiConnectionMode::Auto => auto_head_start(operation),
         }
     }
 
@@ -187,8 +187,9 @@ impl<C: Connector> Multi<C> {
     /// maildrop (so a server that locks the maildrop serves the winner). A session that
     /// fails taking the snapshot while pipelining is retried once in lockstep (servers
     /// exist that break under even two pipelined commands).
-    async fn first(&self) -> Result<First<'_, C::Session>, MultiError> {
-        let mut opening: FuturesUnordered<Connecting<'_, C::Session>> = (0..=self.head_start())
+    async fn first(&self, operation: Operation) -> Result<First<'_, C::Session>, MultiError> {
+        let mut opening: FuturesUnordered<Connecting<'_, C::Session>> = (0..=self
+            .head_start(operation))
             .map(|n| {
                 self.connector
                     .connect()
@@ -260,7 +261,7 @@ impl<C: Connector> Multi<C> {
             entries,
             lockstep,
             early,
-        } = self.first().await?;
+        } = self.first(Operation::ListHeaders).await?;
         let jobs: Vec<Job> = entries.iter().map(job).collect();
         let wanted = self.wanted(Operation::ListHeaders, &jobs);
         self.planned(&jobs);
@@ -309,7 +310,7 @@ impl<C: Connector> Multi<C> {
             entries,
             lockstep,
             early,
-        } = self.first().await?;
+        } = self.first(Operation::Fetch).await?;
         let (selected, unknown) = request.selection.apply(&entries);
         let (recorded, jobs): (Vec<&Entry>, Vec<&Entry>) = selected.into_iter().partition(|e| {
             request.new_only && request.store.contains(request.account, e.uid.as_str())
@@ -374,7 +375,7 @@ impl<C: Connector> Multi<C> {
             entries,
             lockstep,
             early,
-        } = self.first().await?;
+        } = self.first(Operation::Delete).await?;
         let (selected, unknown) = selection.apply(&entries);
         let jobs: Vec<Job> = selected.into_iter().map(job).collect();
         let order: Vec<Uid> = jobs.iter().map(|j| j.uid.clone()).collect();
@@ -425,10 +426,6 @@ impl<C: Connector> Multi<C> {
         });
     }
 }
-
-/// Logins `Auto` starts alongside the first, before it knows how many sessions the run
-/// wants: most runs worth more than one session want at least two.
-const AUTO_HEAD_START: usize = 1;
 
 /// The first session to log in, its snapshot, and the other logins started with it.
 struct First<'a, S> {
