@@ -1,26 +1,4 @@
-//! An async POP3 client on the futures-io traits, for async-std, smol and any executor,
-//! around the `pop3-proto` core, with TLS by rustls; TCP and timers from async-io.
-//!
-//! ```no_run
-//! use pop3_futures::{AsyncSession, Client, ConnectOptions, Login};
-//!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = ConnectOptions::new("pop.example.com"); // implicit TLS, port 995
-//! let mut client = Client::connect(&options).await?;
-//! client.login(Login::new("alice", "secret")).await?;
-//! for item in client.uidl().await? {
-//!     let mut message = Vec::new(); // any futures-io AsyncWrite: a file, a socket...
-//!     client.retr_to(item.msg, &mut message).await?;
-//! }
-//! client.quit().await?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Bring your own connected stream (any futures-io `AsyncRead + AsyncWrite`) with
-//! [`Client::connect_with`]. Every operation is a provided method of [`AsyncSession`],
-//! the same set `pop3-sync` and `pop3-tokio` have; TLS and the full-duplex pump are
-//! `pop3-session`'s, shared by every adapter.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;

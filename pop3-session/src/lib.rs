@@ -1,31 +1,4 @@
-//! The session layer every pop3 runtime adapter shares: the session traits, the
-//! transport, connection options, errors and body sinks.
-//!
-//! * [`AsyncSession`] and its blocking twin [`BlockingSession`]: one required method
-//!   (run a `pop3-proto` task with a sink) and every POP3 operation provided on top.
-//! * [`Connector`]: opens new logged-in sessions ([`LoginConnector`]), which is what a
-//!   multi-connection coordinator needs.
-//! * [`transport`]: TLS (rustls, sans I/O) and the full-duplex pump, written once; an
-//!   async adapter supplies only a [`Socket`](transport::Socket) and a
-//!   [`Runtime`](transport::Runtime).
-//! * [`ConnectOptions`]: TLS mode, trust (anchors, pinned [`Fingerprint`]s), timeouts
-//!   (a line deadline among them); the rustls configuration is built once and shared.
-//! * [`Error`]: typed, in words; TLS failures say what the server did
-//!   ([`TlsError`]), and a refused certificate comes with what the server presented
-//!   ([`CertificateInfo`], to show and pin).
-//!
-//! `pop3-sync`, `pop3-tokio` and `pop3-futures` re-export what their API takes and
-//! returns, so applications depend on one adapter only.
-//!
-//! ```
-//! use pop3_session::{ConnectOptions, TlsMode};
-//! use std::time::Duration;
-//!
-//! let options = ConnectOptions::new("pop.example.com")
-//!     .tls(TlsMode::StartTls)
-//!     .timeout(Duration::from_secs(30));
-//! assert_eq!(options.effective_port(), 110);
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod certificate;

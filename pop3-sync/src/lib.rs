@@ -1,28 +1,4 @@
-//! A blocking POP3 client: `std::net::TcpStream` around the `pop3-proto` core, with TLS
-//! by rustls.
-//!
-//! ```no_run
-//! use pop3_sync::{BlockingSession, Client, ConnectOptions, Login};
-//!
-//! let options = ConnectOptions::new("pop.example.com"); // implicit TLS, port 995
-//! let mut client = Client::connect(&options)?;
-//! client.login(Login::new("alice", "secret"))?;
-//! for item in client.uidl()? {
-//!     let mut file = std::fs::File::create(format!("{}.eml", item.uid))?;
-//!     client.retr_to(item.msg, &mut file)?; // streamed, never held in memory
-//! }
-//! client.quit()?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! Every operation is a provided method of [`BlockingSession`], the same set the async
-//! adapters (`pop3-tokio`, `pop3-futures`) have through `AsyncSession`. The adapter only
-//! dials TCP: TLS and the pump are `pop3-session`'s, shared by every adapter.
-//!
-//! The pump is full duplex: the socket is non-blocking and waited on with `poll(2)` for
-//! reading and writing at once, so a pipelined batch of any size cannot deadlock against
-//! a server that answers before it reads further commands. This adapter is therefore for
-//! Unix.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::io::{Read, Write};

@@ -1,25 +1,4 @@
-//! An async POP3 client for tokio, around the `pop3-proto` core, with TLS by rustls.
-//!
-//! ```no_run
-//! use pop3_tokio::{AsyncSession, Client, ConnectOptions, Login};
-//!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = ConnectOptions::new("pop.example.com"); // implicit TLS, port 995
-//! let mut client = Client::connect(&options).await?;
-//! client.login(Login::new("alice", "secret")).await?;
-//! for item in client.uidl().await? {
-//!     let mut file = tokio::fs::File::create(format!("{}.eml", item.uid)).await?;
-//!     client.retr_to(item.msg, &mut file).await?; // streamed, never held in memory
-//! }
-//! client.quit().await?;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Every operation is a provided method of [`AsyncSession`], the same set `pop3-sync`
-//! and `pop3-futures` have. The adapter is only a tokio socket and a tokio timer: TLS and
-//! the full-duplex pump are `pop3-session`'s, shared by every adapter. Every future is
-//! `Send`, so sessions can be spawned.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;
