@@ -890,7 +890,9 @@ fn main() {
         }
     };
     let work = work_dir();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // As the `pop3` command runs: a multi-threaded runtime (the sessions are still one
+    // task's futures; the runtime's other threads drive the sockets' readiness).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
