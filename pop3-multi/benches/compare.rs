@@ -6,17 +6,19 @@
 //! `bash scripts/bench.sh` installs `python3` and `mpop` when missing and runs
 //! `cargo bench -p pop3-multi --bench compare`: 2000 messages of about 10 kB, implicit TLS
 //! everywhere, for each target (Dovecot through the proxy, `TestServer` through the proxy,
-//! Dovecot bare, `TestServer` bare) our list modes, our fetch modes, then poplib, then mpop.
-//! Our modes run in rounds (one run of each mode per round, five rounds) and report the
+//! Dovecot bare, `TestServer` bare) our list modes, our fetch modes (with one mpop run
+//! after each round), then poplib. Our modes run in rounds (one run of each mode per round, five rounds) and report the
 //! median; a mode slower than 5 s in the first round runs once (lockstep at 20 ms: ratios
-//! that large need no median), and so does each poplib configuration. mpop runs five times.
+//! that large need no median), and so does each poplib configuration. mpop runs once per
+//! round, beside ours, so that its median and ours are taken over the same minutes.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a quick check that the
 //! bench works: 50 messages, `TestServer` on bare loopback, our modes only, one run each.
 //!
 //! Environment: `CONNECTIONS` (N for the "N sessions" modes, default 5), `MESSAGES` and
 //! `RUNS` (to try the full bench on less: default 2000 and 5), `ROUTES` (`proxy`, `bare`
-//! or both, default both), `IO_THREADS` (the store's, default 4), `BENCH_DIR`
+//! or both, default both), `OPERATIONS` (`list`, `fetch` or both, default both), `SERVERS`
+//! (`dovecot`, `testserver` or both, default both), `IO_THREADS` (the store's, default 4), `BENCH_DIR`
 //! (where the Maildirs go, default Cargo's target tmp dir: a real disk, so that fsync
 //! costs what it costs), `PYTHON` (default `python3`), `MPOP` (default `mpop`).
 //! Dovecot needs root; without it, or without Python or mpop, their rows are skipped with
@@ -56,6 +58,9 @@ struct Config {
     io_threads: usize,
     /// With the latency proxy, on bare loopback, or both (in that order).
     routes: Vec<bool>,
+    operations: Vec<Operation>,
+    /// Which servers: Dovecot, `TestServer`.
+    servers: [bool; 2],
 }
 
 /// A server: where it listens (implicit TLS) and how to log in.
@@ -496,7 +501,12 @@ fn poplib(
 }
 
 /// One run of mpop into a fresh Maildir: seconds, or why not.
-fn mpop(binary: &str, endpoint: &Endpoint<'_>, count: usize, work: &Path) -> Result<f64, String> {
+fn run_mpop(
+    binary: &str,
+    endpoint: &Endpoint<'_>,
+    count: usize,
+    work: &Path,
+) -> Result<f64, String> {
     use std::os::unix::fs::PermissionsExt;
     let server = endpoint.server;
     let maildir = work.join("maildir-mpop");
@@ -590,18 +600,24 @@ fn modes(config: &Config) -> Vec<Mode> {
     modes
 }
 
-/// Our modes on one endpoint and operation, in rounds.
+/// Our modes on one endpoint and operation, in rounds; for a fetch, one mpop run ends
+/// each round, so that mpop's runs are spread over the same minutes as ours (the disk's
+/// fsync latency drifts over minutes, and a ratio should not measure the drift).
 fn our_rows(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     endpoint: &Endpoint<'_>,
     operation: Operation,
+    mpop: Option<&str>,
     work: &Path,
+    notices: &mut Vec<String>,
 ) -> Vec<Row> {
     let mut rows: Vec<Row> = modes(config)
         .into_iter()
         .map(|m| Row::new(Client::Ours(m)))
         .collect();
+    let mut mpop_row = Row::new(Client::Mpop);
+    let mut mpop = mpop.filter(|_| operation == Operation::Fetch);
     for round in 0..config.runs {
         for row in &mut rows {
             let Client::Ours(mode) = row.client else {
@@ -620,7 +636,22 @@ fn our_rows(
             );
             row.push(secs, sessions, endpoint, &before);
         }
+        if let Some(binary) = mpop {
+            let before = Before::take(endpoint, Operation::Fetch, work);
+            match run_mpop(binary, endpoint, config.count, work) {
+                Ok(secs) => {
+                    eprintln!("  {} mpop run {round}: {secs:.3} s", endpoint.label);
+                    mpop_row.push(secs, 1, endpoint, &before);
+                }
+                Err(e) => {
+                    notices.push(format!("{}: mpop skipped: {e}", endpoint.label));
+                    mpop_row.secs.clear();
+                    mpop = None;
+                }
+            }
+        }
     }
+    rows.push(mpop_row);
     rows
 }
 
@@ -632,7 +663,7 @@ fn measure(
     endpoint: &Endpoint<'_>,
     work: &Path,
     notices: &mut Vec<String>,
-) -> [Table; 2] {
+) -> Vec<Table> {
     eprintln!("{}: warming up", endpoint.label);
     ours(
         runtime,
@@ -642,15 +673,27 @@ fn measure(
         Mode::Pipelined(1),
         work,
     );
-    let mut tables = [Operation::List, Operation::Fetch].map(|operation| Table {
-        endpoint: endpoint.label.clone(),
-        dovecot: endpoint.dovecot,
-        latency: endpoint.latency,
-        operation,
-        rows: Vec::new(),
-    });
+    let mut tables: Vec<Table> = config
+        .operations
+        .iter()
+        .map(|&operation| Table {
+            endpoint: endpoint.label.clone(),
+            dovecot: endpoint.dovecot,
+            latency: endpoint.latency,
+            operation,
+            rows: Vec::new(),
+        })
+        .collect();
     for table in &mut tables {
-        table.rows = our_rows(runtime, config, endpoint, table.operation, work);
+        table.rows = our_rows(
+            runtime,
+            config,
+            endpoint,
+            table.operation,
+            others.mpop.as_deref(),
+            work,
+            notices,
+        );
     }
     if let Some(python) = &others.python {
         for table in &mut tables {
@@ -685,24 +728,6 @@ fn measure(
                 table.rows.push(row);
             }
         }
-    }
-    if let Some(binary) = &others.mpop {
-        let mut row = Row::new(Client::Mpop);
-        for run in 0..config.runs {
-            let before = Before::take(endpoint, Operation::Fetch, work);
-            match mpop(binary, endpoint, config.count, work) {
-                Ok(secs) => {
-                    eprintln!("  {} mpop run {run}: {secs:.3} s", endpoint.label);
-                    row.push(secs, 1, endpoint, &before);
-                }
-                Err(e) => {
-                    notices.push(format!("{}: mpop skipped: {e}", endpoint.label));
-                    row.secs.clear();
-                    break;
-                }
-            }
-        }
-        tables[1].rows.push(row);
     }
     tables
 }
@@ -860,6 +885,23 @@ fn routes() -> Vec<bool> {
     routes
 }
 
+/// A comma-separated choice among `names` from the environment (default: all), as flags.
+fn choice<const N: usize>(variable: &str, names: [&str; N]) -> [bool; N] {
+    let Ok(value) = std::env::var(variable) else {
+        return [true; N];
+    };
+    let mut chosen = [false; N];
+    for word in value.split(',') {
+        let word = word.trim();
+        let Some(i) = names.iter().position(|n| *n == word) else {
+            panic!("{variable}: some of {names:?}, not {word:?}");
+        };
+        chosen[i] = true;
+    }
+    assert!(chosen.contains(&true), "{variable}: some of {names:?}");
+    chosen
+}
+
 #[allow(clippy::cast_precision_loss)] // 20 MB is far below 2^52
 fn megabytes(bytes: usize) -> f64 {
     bytes as f64 / 1e6
@@ -877,6 +919,12 @@ fn main() {
             one_way: Duration::from_millis(10),
             io_threads: number("IO_THREADS", IO_THREADS),
             routes: routes(),
+            operations: [Operation::List, Operation::Fetch]
+                .into_iter()
+                .zip(choice("OPERATIONS", ["list", "fetch"]))
+                .filter_map(|(operation, chosen)| chosen.then_some(operation))
+                .collect(),
+            servers: choice("SERVERS", ["dovecot", "testserver"]),
         }
     } else {
         Config {
@@ -887,6 +935,8 @@ fn main() {
             one_way: Duration::ZERO,
             io_threads: number("IO_THREADS", IO_THREADS),
             routes: vec![false],
+            operations: vec![Operation::List, Operation::Fetch],
+            servers: [false, true],
         }
     };
     let work = work_dir();
@@ -911,19 +961,24 @@ fn main() {
     );
 
     let (dovecot, others) = if full {
-        let dovecot = match Dovecot::start(DovecotOptions {
-            messages,
-            ..DovecotOptions::default()
-        }) {
-            Ok(Some(d)) => Some(d),
-            Ok(None) => {
-                notices.push("Dovecot rows skipped: Dovecot is not installed or not root".into());
-                None
+        let dovecot = if config.servers[0] {
+            match Dovecot::start(DovecotOptions {
+                messages,
+                ..DovecotOptions::default()
+            }) {
+                Ok(Some(d)) => Some(d),
+                Ok(None) => {
+                    notices
+                        .push("Dovecot rows skipped: Dovecot is not installed or not root".into());
+                    None
+                }
+                Err(e) => {
+                    notices.push(format!("Dovecot rows skipped: {e}"));
+                    None
+                }
             }
-            Err(e) => {
-                notices.push(format!("Dovecot rows skipped: {e}"));
-                None
-            }
+        } else {
+            None
         };
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         let python = if available(&python, &["-c", "import poplib, ssl, threading"]) {
@@ -968,7 +1023,9 @@ fn main() {
         if let Some(d) = &dovecot_server {
             plans.push((d, latency));
         }
-        plans.push((&test_server, latency));
+        if config.servers[1] {
+            plans.push((&test_server, latency));
+        }
     }
 
     let mut tables = Vec::new();
@@ -1017,7 +1074,7 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}, store with {} I/O threads; round trips: through the proxy, summed over a run's connections (median); fsync probe: median ms to write and fsync 4 KiB beside the Maildir just before each run (the disk is shared); our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs.",
+        "\n### Multi-connection\n\n`{}`: {} messages ({:.1} MB, `mailbox::generate({}, {MESSAGE_SIZE}, {SEED})`), implicit TLS, tokio adapter, N = {}, store with {} I/O threads; round trips: through the proxy, summed over a run's connections (median); fsync probe: median ms to write and fsync 4 KiB beside the Maildir just before each run (the disk is shared); our modes: median of {} rounds (a mode slower than {} s in the first round ran once); poplib: once per configuration; mpop: median of {} runs, one after each round of ours.",
         if full {
             "bash scripts/bench.sh"
         } else {

@@ -64,29 +64,45 @@ impl AsyncStore {
     }
 
     /// Starts writing message `uid` of `account` (see [`Store::begin`]).
+    ///
+    /// It never waits on the disk: the UID is claimed at once (an invalid UID, one already
+    /// being written or a closed store is an error here), while the message's file is
+    /// created on its I/O thread behind whatever that thread is doing, typically earlier
+    /// messages' fsyncs. A failure to create it is returned by a later
+    /// [`AsyncMessageWriter::write`] or by the commit. (A connection thus keeps receiving
+    /// while earlier messages are made durable, instead of waiting a fsync per message.)
     pub fn begin(
         &self,
         account: &Account,
         uid: &str,
     ) -> impl Future<Output = Result<AsyncMessageWriter, StoreError>> + Send + 'static {
-        let inner = Arc::clone(self.store.inner());
-        let cap = inner.cap;
-        let worker = self.pool.worker();
-        let (account, uid) = (account.clone(), uid.to_owned());
-        let rx = worker.run(move || inner.begin(&account, &uid));
-        async move {
-            let writer = answer(rx).await?;
-            Ok(AsyncMessageWriter {
-                uid: writer.uid().to_owned(),
-                slot: Arc::new(Mutex::new(Some(writer))),
+        let inner = self.store.inner();
+        let writer = inner.claim(account, uid).map(|claim| {
+            let worker = self.pool.worker();
+            let slot = Arc::new(Mutex::new(None));
+            let opened = {
+                let slot = Arc::clone(&slot);
+                worker.run(move || {
+                    let writer = claim.start()?;
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(writer);
+                    // No buffer to give back.
+                    Ok(Vec::new())
+                })
+            };
+            let mut in_flight = VecDeque::with_capacity(MAX_IN_FLIGHT + 1);
+            in_flight.push_back(opened);
+            AsyncMessageWriter {
+                uid: uid.to_owned(),
+                slot,
                 worker,
-                raw: Vec::with_capacity(cap),
-                cap,
-                in_flight: VecDeque::with_capacity(MAX_IN_FLIGHT),
+                raw: Vec::with_capacity(inner.cap),
+                cap: inner.cap,
+                in_flight,
                 spare: Vec::new(),
                 failure: None,
-            })
-        }
+            }
+        });
+        std::future::ready(writer)
     }
 
     /// See [`Store::contains`] (answered from memory: never blocks for long).
@@ -280,7 +296,8 @@ impl AsyncMessageWriter {
     async fn settle_oldest(&mut self) -> Result<(), StoreError> {
         if let Some(rx) = self.in_flight.pop_front() {
             match answer(rx).await {
-                Ok(buf) => self.spare.push(buf),
+                Ok(buf) if buf.capacity() > 0 => self.spare.push(buf),
+                Ok(_) => {}
                 Err(e) => {
                     self.failure = Some(e.clone());
                     return Err(e);

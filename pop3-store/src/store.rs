@@ -179,6 +179,35 @@ pub(crate) struct Inner {
     aborting: AtomicBool,
 }
 
+/// A UID claimed for one writer (see [`Inner::claim`]): released when dropped, unless a
+/// writer took it over.
+pub(crate) struct Claim {
+    inner: Arc<Inner>,
+    account: Account,
+    key: String,
+    uid: String,
+    /// Whether dropping this releases the UID (no writer has taken it over).
+    held: bool,
+}
+
+impl Claim {
+    /// Makes the writer (which creates its temporary file: blocking work), handing it the
+    /// claim. On failure the claim is released.
+    pub(crate) fn start(mut self) -> Result<MessageWriter, StoreError> {
+        let writer = MessageWriter::start(Arc::clone(&self.inner), &self.account, &self.uid)?;
+        self.held = false;
+        Ok(writer)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.held {
+            self.inner.release(&self.key, &self.uid);
+        }
+    }
+}
+
 impl Inner {
     /// Asks the committer to stop at the next safe point (see [`Store::abort`]).
     pub(crate) fn abort(&self) {
@@ -204,6 +233,16 @@ impl Inner {
         account: &Account,
         uid: &str,
     ) -> Result<MessageWriter, StoreError> {
+        self.claim(account, uid)?.start()
+    }
+
+    /// Claims `uid` of `account` for one writer: in memory only, so it never waits on the
+    /// disk. The writer itself is made by [`Claim::start`].
+    pub(crate) fn claim(
+        self: &Arc<Self>,
+        account: &Account,
+        uid: &str,
+    ) -> Result<Claim, StoreError> {
         check_uid(uid)?;
         // An aborted store takes no new work: its committer is gone or going.
         if self.is_aborting() {
@@ -221,9 +260,13 @@ impl Inner {
                 uid: uid.to_owned(),
             });
         }
-        // On failure the half-made writer's drop releases the UID again.
-        MessageWriter::start(Arc::clone(self), account, uid)
-            .inspect_err(|_| self.release(&key, uid))
+        Ok(Claim {
+            inner: Arc::clone(self),
+            account: account.clone(),
+            key,
+            uid: uid.to_owned(),
+            held: true,
+        })
     }
 
     /// Ends a writer's claim on its UID.

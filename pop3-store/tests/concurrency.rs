@@ -226,3 +226,45 @@ fn concurrent_commits_are_grouped() {
     assert_eq!(stats.committed, 64);
     assert!(stats.batches < 64, "{stats:?}");
 }
+
+/// `AsyncStore::begin` claims the UID at once and leaves the file to the I/O thread: a
+/// second writer for the same UID is refused at once, and a file that cannot be created
+/// fails the commit with the I/O error, not a made-up one, and frees the UID again.
+#[test]
+fn async_begin_claims_at_once_and_reports_a_late_failure_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("Mail");
+    let store = async_store(Target::Maildir(maildir.clone()));
+    futures::executor::block_on(async {
+        let first = store.begin(&alice(), "u1").await.unwrap();
+        let again = store.begin(&alice(), "u1").await;
+        assert!(
+            matches!(again, Err(pop3_store::StoreError::InProgress { .. })),
+            "{again:?}"
+        );
+        drop(first);
+
+        // The file goes to tmp/, which is gone now.
+        fs::remove_dir_all(maildir.join("tmp")).unwrap();
+        let mut writer = store.begin(&alice(), "u2").await.unwrap();
+        writer.write(b"Subject: x\r\n\r\nbody\r\n").await.unwrap();
+        let failed = writer.commit().await;
+        let message = format!("{:?}", failed.as_ref().map(|_| ()));
+        assert!(message.contains("tmp"), "{message}");
+        assert!(!message.contains("Closed"), "{message}");
+
+        fs::create_dir(maildir.join("tmp")).unwrap();
+        let mut writer = store.begin(&alice(), "u2").await.unwrap();
+        writer.write(b"Subject: x\r\n\r\nbody\r\n").await.unwrap();
+        writer.commit().await.unwrap().await.unwrap();
+    });
+    futures::executor::block_on(close(store));
+    check_recorded_uids(&maildir, &["u2"]);
+}
+
+fn check_recorded_uids(maildir: &Path, uids: &[&str]) {
+    let store = Store::open(options(Target::Maildir(maildir.to_owned()), &alice())).unwrap();
+    let mut recorded = store.recorded(&alice());
+    recorded.sort();
+    assert_eq!(recorded, uids);
+}
