@@ -134,6 +134,30 @@ pub(crate) enum TlsArg {
     None,
 }
 
+impl TlsArg {
+    /// The library's mode for this flag value.
+    pub(crate) fn mode(self) -> pop3_session::TlsMode {
+        match self {
+            Self::Implicit => pop3_session::TlsMode::Implicit,
+            Self::Starttls => pop3_session::TlsMode::StartTls,
+            Self::None => pop3_session::TlsMode::Plain,
+        }
+    }
+}
+
+impl Cli {
+    /// `host:port` of the server named by `--host` (the port by default for the TLS
+    /// mode), for messages; `None` for the embedded server.
+    pub(crate) fn server_address(&self) -> Option<String> {
+        let host = self.host.as_ref()?;
+        let mut options = pop3_session::ConnectOptions::new(host.as_str()).tls(self.tls.mode());
+        if let Some(port) = self.port {
+            options = options.port(port);
+        }
+        Some(options.address())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum AuthArg {
     Auto,

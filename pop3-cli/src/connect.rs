@@ -17,7 +17,7 @@ use pop3_session::{ConnectOptions, TlsMode};
 use pop3_store::Account;
 use pop3_tokio::Client;
 
-use crate::args::{AuthArg, Cli, Connections, PipeliningArg, TlsArg};
+use crate::args::{AuthArg, Cli, Connections, PipeliningArg};
 use crate::error::CliError;
 use crate::output;
 
@@ -90,11 +90,7 @@ pub(crate) struct Target {
 impl Target {
     /// The server named by `--host`, or the embedded demo server set up as `demo` says.
     pub(crate) fn from_cli(cli: &Cli, demo: DemoSetup) -> Result<Self, CliError> {
-        let mode = match cli.tls {
-            TlsArg::Implicit => TlsMode::Implicit,
-            TlsArg::Starttls => TlsMode::StartTls,
-            TlsArg::None => TlsMode::Plain,
-        };
+        let mode = cli.tls.mode();
         let pipelining = match cli.pipelining {
             PipeliningArg::Auto => Pipelining::Auto,
             PipeliningArg::On => Pipelining::Always,

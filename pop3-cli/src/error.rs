@@ -84,6 +84,18 @@ impl CliError {
         }
         text.replace(['\r', '\n'], " ")
     }
+
+    /// [`CliError::one_line`], saying which server when the failure came from it and the
+    /// text does not already name it (`server` is `host:port`).
+    pub(crate) fn one_line_at(&self, server: Option<&str>) -> String {
+        let text = self.one_line();
+        match server {
+            Some(server) if self.session_error().is_some() && !text.contains(server) => {
+                format!("{server}: {text}")
+            }
+            _ => text,
+        }
+    }
 }
 
 /// The exit code for a session error, by what kind of failure it is.
@@ -127,5 +139,31 @@ mod tests {
             busy.one_line(),
             "destination busy: /m/inbox is locked by another pop3 run"
         );
+        // Not the server's doing: no address.
+        assert_eq!(
+            busy.one_line_at(Some("pop.example.com:995")),
+            busy.one_line()
+        );
+    }
+
+    #[test]
+    fn server_failures_name_the_server_once() {
+        let stalled = CliError::Pop3(pop3_session::Error::LineTimeout {
+            after: std::time::Duration::from_secs(2),
+            received: 3,
+        });
+        assert!(
+            stalled
+                .one_line_at(Some("pop.example.com:995"))
+                .starts_with("pop.example.com:995: the server took more than 2 s"),
+            "{}",
+            stalled.one_line_at(Some("pop.example.com:995"))
+        );
+        let refused = CliError::Pop3(pop3_session::Error::Connect {
+            address: "pop.example.com:995".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        });
+        let line = refused.one_line_at(Some("pop.example.com:995"));
+        assert_eq!(line.matches("pop.example.com:995").count(), 1, "{line}");
     }
 }

@@ -31,10 +31,11 @@ fn main() -> ExitCode {
             return ExitCode::from(error::exit::ERROR);
         }
     };
+    let server = cli.server_address();
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            output::error(&e.one_line());
+            output::error(&e.one_line_at(server.as_deref()));
             e.exit_code()
         }
     };

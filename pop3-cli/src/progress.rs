@@ -7,6 +7,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pop3_multi::{ProgressEvent, Totals};
 
+use crate::output::plural;
+
 /// A bar fed by the coordinator's progress events; nothing when stderr is not a
 /// terminal (a log, a pipe) or output is JSON or quiet.
 pub(crate) struct Bar {
@@ -33,7 +35,7 @@ impl Bar {
             ProgressBar::hidden()
         };
         let template = if messages {
-            "{spinner} {pos}/{len} messages {msg} [{elapsed}]"
+            "{spinner} {pos}/{len} {msg} [{elapsed}]"
         } else {
             "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}) {msg} [{elapsed}]"
         };
@@ -78,10 +80,12 @@ impl Bar {
         } else {
             totals.bytes
         });
-        let plural = if *open_sessions == 1 { "" } else { "s" };
         self.indicator.set_message(format!(
-            "· {} of {} messages · {open_sessions} connection{plural}",
-            totals.messages, totals.planned_messages
+            "· {} of {} message{} · {open_sessions} connection{}",
+            totals.messages,
+            totals.planned_messages,
+            plural(totals.planned_messages),
+            plural(*open_sessions),
         ));
     }
 

@@ -232,6 +232,20 @@ impl CertificateInfo {
     }
 }
 
+/// The subject's common names (`CN=`): what a certificate without subject alternative
+/// names (`openssl req -x509 -subj /CN=host` without `-addext`) names its server by.
+pub(crate) fn common_names(der: &[u8]) -> Vec<String> {
+    X509Certificate::from_der(der)
+        .map(|(_, cert)| {
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn ip_address(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),

@@ -45,8 +45,7 @@ pub trait BlockingDial: BlockingSession + Sized {
 ///
 /// ```no_run
 /// # async fn example<S: pop3_session::Dial>() -> Result<(), pop3_session::Error> {
-/// use pop3_session::{ConnectOptions, Connector, LoginConnector};
-/// use pop3_proto::task::Login;
+/// use pop3_session::{ConnectOptions, Connector, Login, LoginConnector};
 ///
 /// let connector = LoginConnector::<S>::new(
 ///     ConnectOptions::new("pop.example.com"),

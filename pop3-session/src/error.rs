@@ -55,9 +55,10 @@ pub enum Error {
     /// within the line timeout of its first byte: the server is trickling it, a byte now
     /// and then, which an idle timer alone would wait for without end.
     #[error(
-        "the server took more than {} to send one line ({received} byte(s) of it arrived): \
+        "the server took more than {} to send one line ({received} byte{} of it arrived): \
          it is stalling",
-        Seconds(*after)
+        Seconds(*after),
+        if *received == 1 { "" } else { "s" }
     )]
     LineTimeout {
         /// The limit.
@@ -420,9 +421,14 @@ mod tests {
         assert_eq!(stalled.kind(), ErrorKind::Timeout);
         assert_eq!(
             stalled.to_string(),
-            "the server took more than 2 s to send one line (3 byte(s) of it arrived): it is \
+            "the server took more than 2 s to send one line (3 bytes of it arrived): it is \
              stalling"
         );
+        let one = Error::LineTimeout {
+            after: Duration::from_secs(1),
+            received: 1,
+        };
+        assert!(one.to_string().contains("(1 byte of it"), "{one}");
         let timeout = Error::Timeout {
             what: "waiting for the server",
             after: Duration::from_millis(1500),

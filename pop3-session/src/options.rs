@@ -87,6 +87,9 @@ pub struct ConnectOptions {
     accept_invalid_certificates: bool,
     timeouts: Timeouts,
     protocol: Config,
+    /// Set with [`ConnectOptions::pipelining`]: wins over the protocol configuration's,
+    /// whichever was set last.
+    pipelining: Option<Pipelining>,
     tls_cache: TlsCache,
 }
 
@@ -104,6 +107,7 @@ impl ConnectOptions {
             accept_invalid_certificates: false,
             timeouts: Timeouts::default(),
             protocol: Config::default(),
+            pipelining: None,
             tls_cache: TlsCache::default(),
         }
     }
@@ -228,14 +232,16 @@ impl ConnectOptions {
         self
     }
 
-    /// The pipelining policy (default [`Pipelining::Auto`]).
+    /// The pipelining policy (default [`Pipelining::Auto`]). It wins over the one in a
+    /// [`ConnectOptions::protocol`] configuration, in whichever order both are set.
     pub fn pipelining(mut self, pipelining: Pipelining) -> Self {
-        self.protocol = self.protocol.pipelining(pipelining);
+        self.pipelining = Some(pipelining);
         self
     }
 
     /// The protocol core's configuration: limits, window, pipelining. Its TLS mode is
-    /// always the one set with [`ConnectOptions::tls`].
+    /// always the one set with [`ConnectOptions::tls`], and its pipelining policy the one
+    /// set with [`ConnectOptions::pipelining`] if that was called.
     pub fn protocol(mut self, config: Config) -> Self {
         self.protocol = config;
         self
@@ -278,7 +284,11 @@ impl ConnectOptions {
 
     /// The configuration for the protocol core of a new connection.
     pub fn protocol_config(&self) -> Config {
-        self.protocol.tls(self.tls)
+        let config = self.protocol.tls(self.tls);
+        match self.pipelining {
+            Some(pipelining) => config.pipelining(pipelining),
+            None => config,
+        }
     }
 
     /// The name the server certificate must carry.
@@ -323,6 +333,34 @@ mod tests {
         let o = o.tls(TlsMode::Plain);
         assert_eq!(o.effective_port(), 110);
         assert_eq!(o.protocol_config(), Config::new().tls(TlsMode::Plain));
+    }
+
+    #[test]
+    fn one_knob_per_decision_whatever_the_order() {
+        let core = Config::new().pipelining(Pipelining::Always);
+        for o in [
+            ConnectOptions::new("h")
+                .pipelining(Pipelining::Never)
+                .protocol(core),
+            ConnectOptions::new("h")
+                .protocol(core)
+                .pipelining(Pipelining::Never),
+        ] {
+            assert_eq!(
+                o.protocol_config(),
+                Config::new()
+                    .pipelining(Pipelining::Never)
+                    .tls(TlsMode::Implicit)
+            );
+        }
+        // Without the setter, the configuration's own policy stands.
+        let o = ConnectOptions::new("h").protocol(core).tls(TlsMode::Plain);
+        assert_eq!(
+            o.protocol_config(),
+            Config::new()
+                .pipelining(Pipelining::Always)
+                .tls(TlsMode::Plain)
+        );
     }
 
     #[test]

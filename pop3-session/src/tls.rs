@@ -8,7 +8,10 @@
 //! 3. A certificate that is exactly one of the anchors the caller added (a self-signed
 //!    server certificate given as a trust anchor, as `openssl req -x509` makes them,
 //!    with `CA:TRUE`, which webpki refuses as an end entity): trusted if it names the
-//!    server and is within its validity period.
+//!    server and is within its validity period. Such a certificate made without
+//!    `-addext subjectAltName=...` names the server only in its subject's common name:
+//!    then, and only for a certificate the caller named, the common name is matched (the
+//!    legacy rule of RFC 6125 §6.4.4, which webpki no longer applies to anyone).
 //! 4. Everything else: webpki path validation against the roots (webpki roots, added
 //!    anchors).
 //!
@@ -33,7 +36,7 @@ use rustls::{
 };
 
 use crate::Error;
-use crate::certificate::{CertificateInfo, Fingerprint, UtcTime};
+use crate::certificate::{CertificateInfo, Fingerprint, UtcTime, common_names};
 use crate::error::CertificateProblem;
 
 fn provider() -> Arc<CryptoProvider> {
@@ -241,11 +244,23 @@ fn exact_anchor(
     }
     let parsed =
         ParsedCertificate::try_from(end_entity).map_err(|_| CertificateProblem::Malformed)?;
-    rustls::client::verify_server_name(&parsed, server_name).map_err(|_| {
-        CertificateProblem::WrongName {
-            expected: server_name.to_str().into_owned(),
-            names: info.names,
+    if rustls::client::verify_server_name(&parsed, server_name).is_ok() {
+        return Ok(());
+    }
+    let expected = server_name.to_str();
+    if info.names.is_empty() {
+        let common = common_names(end_entity);
+        if common.iter().any(|cn| cn.eq_ignore_ascii_case(&expected)) {
+            return Ok(());
         }
+        return Err(CertificateProblem::WrongName {
+            expected: expected.into_owned(),
+            names: common,
+        });
+    }
+    Err(CertificateProblem::WrongName {
+        expected: expected.into_owned(),
+        names: info.names,
     })
 }
 
@@ -380,6 +395,71 @@ mod tests {
             check(&v, &other, "localhost"),
             Err(CertificateProblem::SelfSigned)
         );
+    }
+
+    /// `openssl req -x509 -subj /CN=localhost` without `-addext`: no subject alternative
+    /// names, the server named only by the common name.
+    fn common_name_only(ca: bool, common_name: &str) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    #[test]
+    fn an_anchor_without_alternative_names_is_matched_by_its_common_name() {
+        let cert = common_name_only(true, "LocalHost");
+        assert!(
+            CertificateInfo::parse(&cert)
+                .expect("info")
+                .names
+                .is_empty()
+        );
+        let v = verifier(vec![cert.clone()], vec![]);
+        assert_eq!(check(&v, &cert, "localhost"), Ok(()));
+        assert_eq!(
+            check(&v, &cert, "pop.example.com"),
+            Err(CertificateProblem::WrongName {
+                expected: "pop.example.com".into(),
+                names: vec!["LocalHost".into()],
+            })
+        );
+        // A certificate that has alternative names is judged by them alone.
+        let named = self_signed(true, &["pop.example.com"]);
+        let mut with_cn =
+            rcgen::CertificateParams::new(vec!["pop.example.com".to_owned()]).expect("params");
+        with_cn
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let both = with_cn.self_signed(&key).expect("cert").der().clone();
+        let v = verifier(vec![named, both.clone()], vec![]);
+        assert!(matches!(
+            check(&v, &both, "localhost"),
+            Err(CertificateProblem::WrongName { .. })
+        ));
+        // And the common name counts only for a certificate the caller named: through
+        // webpki (here, signed by a CA the caller trusts) it does not.
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let leaf = leaf.signed_by(&leaf_key, &ca).expect("leaf").der().clone();
+        let v = verifier(vec![ca.as_ref().der().clone()], vec![]);
+        assert!(matches!(
+            check(&v, &leaf, "localhost"),
+            Err(CertificateProblem::WrongName { .. })
+        ));
     }
 
     #[test]

@@ -151,6 +151,8 @@ pub(crate) struct Committer {
     pub(crate) mbox: Option<File>,
     /// Held for its drop, which removes the lock file.
     pub(crate) _dotlock: Option<DotLock>,
+    /// The Maildir or `.eml` directory, open only for its `flock`.
+    pub(crate) _directory: Option<std::fs::File>,
     pub(crate) crash: Option<CrashPoint>,
     pub(crate) poisoned: Option<String>,
     /// Staging for mbox appends: one write per small record.

@@ -1,4 +1,5 @@
-//! Exclusive locks for one run: `flock` on the state file (and the mbox), and the dotlock
+//! Exclusive locks for one run: `flock` on the destination (the mbox, or the Maildir or
+//! `.eml` directory itself) and on the state file, and the dotlock
 //! convention (`FILE.lock`, created with `O_EXCL`) for mbox readers that do not use
 //! `flock`. A busy lock is retried until a deadline, then reported as
 //! [`StoreError::Busy`].

@@ -430,15 +430,21 @@ impl Store {
         let wait = Wait::new(lock_timeout, target.path());
         let stats = Stats::default();
 
-        // The dotlock first, by convention; then flock on the mbox and on the state file.
-        let (dotlock, mut mbox) = match &target {
+        // The dotlock first, by convention; then flock on the destination (the mbox, or the
+        // directory itself: runs with different state files still never share one), then
+        // on the state file. Every run takes them in this order.
+        let (dotlock, mut mbox, directory) = match &target {
             Target::Mbox(path) => {
                 let dotlock = DotLock::acquire(path, &wait)?;
                 let file = fsutil::open_append_private(path)?;
                 lock::flock(&file, path, &wait)?;
-                (Some(dotlock), Some(file))
+                (Some(dotlock), Some(file), None)
             }
-            _ => (None, None),
+            Target::Maildir(dir) | Target::EmlDir(dir) => {
+                let handle = std::fs::File::open(dir).context("open", dir)?;
+                lock::flock(&handle, dir, &wait)?;
+                (None, None, Some(handle))
+            }
         };
         let (mut state, mut loaded) = StateFile::open(&state_path, &account, &wait, &stats)?;
         let host = fsutil::maildir_host();
@@ -479,6 +485,7 @@ impl Store {
             state,
             mbox,
             _dotlock: dotlock,
+            _directory: directory,
             crash,
             poisoned: None,
             copy_buf: vec![0; buffer_capacity],

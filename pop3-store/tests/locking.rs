@@ -115,3 +115,31 @@ fn a_patient_second_run_proceeds_after_the_first() {
         .collect();
     assert_eq!(bodies, expected);
 }
+
+/// The directory itself is locked, not only the state file: two runs with different
+/// state files (`--state`) on one Maildir or `.eml` directory do not share it either.
+#[test]
+fn a_second_run_with_another_state_file_on_a_directory_is_busy() {
+    for kind in ["maildir", "eml"] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = match kind {
+            "maildir" => Target::Maildir(dir.path().join("Mail")),
+            _ => Target::EmlDir(dir.path().join("eml")),
+        };
+        let first =
+            Store::open(options(target.clone(), &alice()).state_path(dir.path().join("a.uidl")))
+                .unwrap();
+        let err = Store::open(
+            options(target.clone(), &bob())
+                .state_path(dir.path().join("b.uidl"))
+                .lock_timeout(Duration::from_millis(50)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{kind}: {err:?}");
+        first.close().unwrap();
+        Store::open(options(target, &bob()).state_path(dir.path().join("b.uidl")))
+            .unwrap()
+            .close()
+            .unwrap();
+    }
+}

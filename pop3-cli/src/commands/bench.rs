@@ -97,6 +97,9 @@ struct Run {
     /// Sessions the run opened (Auto's choice, or fewer than asked if the server
     /// refused some).
     connections: usize,
+    /// Whether its commands were pipelined: a pipelined mode against a server that does
+    /// not advertise PIPELINING runs in lockstep.
+    pipelined: bool,
     seconds: f64,
     /// Round trips counted by the proxy (embedded server only).
     round_trips: Option<usize>,
@@ -135,7 +138,7 @@ pub(crate) async fn run(
     }
     let mut runs: Vec<Run> = Vec::new();
     for mode in Mode::all(n) {
-        let run = time(target, mode, n, human && !quiet).await?;
+        let run = time(target, mode, n, advertised, human && !quiet).await?;
         // Single lockstep runs first: it is its own baseline.
         let baseline = runs.first().unwrap_or(&run);
         let speedup = (baseline.trouble.is_none() && run.trouble.is_none())
@@ -169,7 +172,14 @@ pub(crate) fn demo_setup(args: &BenchArgs) -> DemoSetup {
 
 /// Lists the maildrop's headers in `mode`, timing the whole run: connecting, TLS and
 /// login included, as a user waits for them.
-async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Result<Run, CliError> {
+async fn time(
+    target: &Target,
+    mode: Mode,
+    n: usize,
+    advertised: bool,
+    show_progress: bool,
+) -> Result<Run, CliError> {
+    let pipelined = mode.pipelined() && advertised;
     let (options, pipelining) = mode.setup(n);
     let bar = Arc::new(Bar::new(show_progress, true));
     let events = Arc::clone(&bar);
@@ -189,6 +199,7 @@ async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Res
         Ok(listing) => Run {
             mode,
             connections: listing.sessions,
+            pipelined,
             seconds,
             round_trips,
             trouble: (!listing.failed.is_empty()).then(|| {
@@ -202,6 +213,7 @@ async fn time(target: &Target, mode: Mode, n: usize, show_progress: bool) -> Res
         Err(e) => Run {
             mode,
             connections: 0,
+            pipelined,
             seconds,
             round_trips,
             trouble: Some(output::clean(&CliError::from(e).one_line())),
@@ -263,7 +275,7 @@ fn row(run: &Run, n: usize, speedup: Option<f64>) -> String {
         "{:<18} {:>11} {:>10} {:>9.3} {:>11} {:>9}",
         run.mode.label(n),
         run.connections,
-        if run.mode.pipelined() { "on" } else { "off" },
+        if run.pipelined { "on" } else { "off" },
         run.seconds,
         trips,
         speedup
@@ -279,7 +291,7 @@ fn as_json(run: &Run, speedup: Option<f64>) -> serde_json::Value {
     let mut object = serde_json::json!({
         "mode": run.mode.id(),
         "connections": run.connections,
-        "pipelining": run.mode.pipelined(),
+        "pipelining": run.pipelined,
         "seconds": (run.seconds * 1000.0).round() / 1000.0,
         "speedup": speedup.map(|x| (x * 100.0).round() / 100.0),
     });
@@ -359,6 +371,7 @@ mod tests {
         let run = Run {
             mode: Mode::MultiPipelined,
             connections: 5,
+            pipelined: true,
             seconds: 0.25,
             round_trips: Some(12),
             trouble: None,

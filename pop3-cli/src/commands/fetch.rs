@@ -205,13 +205,15 @@ fn report_recovery(store: &AsyncStore) {
         || !recovery.abandoned.is_empty()
         || recovery.truncated_bytes > 0
     {
+        let (recorded, abandoned) = (recovery.recorded.len(), recovery.abandoned.len());
+        let cut = usize::try_from(recovery.truncated_bytes).unwrap_or(usize::MAX);
         tracing::warn!(
-            "an earlier run on {} was interrupted: {} stored message(s) recorded now, \
-             {} unfinished one(s) dropped, {} byte(s) of a partial mbox record cut off",
+            "an earlier run on {} was interrupted: {recorded} stored message{} recorded now, \
+             {abandoned} unfinished one{} dropped, {cut} byte{} of a partial mbox record cut off",
             store.target().path().display(),
-            recovery.recorded.len(),
-            recovery.abandoned.len(),
-            recovery.truncated_bytes
+            plural(recorded),
+            plural(abandoned),
+            plural(cut),
         );
     }
     if recovery.migrated > 0 {

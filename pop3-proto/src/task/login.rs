@@ -21,8 +21,12 @@ pub type MechanismFactory = Arc<dyn Fn() -> Box<dyn Mechanism> + Send + Sync>;
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum AuthMethod {
-    /// The strongest method the server offers: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5,
-    /// PLAIN, LOGIN, USER/PASS, and APOP only when nothing else is offered.
+    /// The best method the server offers. SCRAM-SHA-256, then SCRAM-SHA-1, wherever
+    /// offered. Then, under TLS (the password is protected either way), the fewest round
+    /// trips: PLAIN, USER/PASS when pipelined, CRAM-MD5, USER/PASS, LOGIN; over plaintext
+    /// (when explicitly allowed), the password kept off the wire where possible: CRAM-MD5,
+    /// PLAIN, USER/PASS, LOGIN. APOP only when nothing else is offered; USER/PASS against
+    /// a server without CAPA.
     Auto,
     /// `USER` / `PASS`.
     User,
