@@ -1286,8 +1286,14 @@ fn demo_prints_the_comparison_and_the_ratio() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("pop3 demo: "), "{text}");
-    assert!(text.contains("30 messages"), "{text}");
-    assert!(text.contains("2 ms round trip"), "{text}");
+    // The header states the setup in use: the values given here, and N (the default 5,
+    // as the clap definition's unit test checks with the other defaults).
+    assert!(
+        text.contains("a fresh generated mailbox of 30 messages"),
+        "{text}"
+    );
+    assert!(text.contains("adding a 2 ms round trip"), "{text}");
+    assert!(text.contains("one connection or 5 "), "{text}");
     let header = text
         .lines()
         .find(|l| l.starts_with("mode "))
@@ -1315,6 +1321,49 @@ fn demo_prints_the_comparison_and_the_ratio() {
         text.contains("pop3 --host HOST --user USER bench"),
         "{text}"
     );
+}
+
+/// `demo --json`: one object per mode, with what a row of the table says (connections,
+/// pipelining, seconds, round trips, speed-up) and nothing else on stdout.
+#[test]
+fn demo_json_has_one_object_per_mode_with_the_tables_fields() {
+    let out = pop3(
+        &["demo", "--json", "--messages", "30", "--latency-ms", "2"],
+        None,
+    );
+    let modes = bench_modes(&out);
+    for mode in &modes {
+        let mut fields: Vec<&str> = mode
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "connections",
+                "mode",
+                "pipelining",
+                "round_trips",
+                "seconds",
+                "speedup"
+            ],
+            "{mode}"
+        );
+        // The embedded server is behind the proxy, which counts round trips.
+        assert!(mode["round_trips"].as_u64().unwrap() >= 1, "{mode}");
+    }
+    let pipelining: Vec<bool> = modes
+        .iter()
+        .map(|m| m["pipelining"].as_bool().unwrap())
+        .collect();
+    assert_eq!(pipelining, [false, true, false, true, true]);
+    assert_eq!(modes[0]["connections"], 1);
+    assert_eq!(modes[1]["connections"], 1);
+    assert_eq!(modes[2]["connections"], 5);
+    assert_eq!(modes[3]["connections"], 5);
 }
 
 #[test]

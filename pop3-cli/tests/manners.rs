@@ -80,6 +80,104 @@ fn vv_shows_the_dialogue_without_credentials_or_colour() {
     assert!(!log.contains(fixture.server.password()), "{log}");
 }
 
+/// `-vv` with stderr redirected to a file (not a pipe, not a terminal): the dialogue, and
+/// no escape codes.
+#[test]
+fn vv_into_a_file_has_no_colour() {
+    let fixture = Fixture::with_messages(1);
+    let path = fixture.dir.path().join("stderr.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let args = fixture.args(&["-vv", "--auth", "user", "stat"]);
+    let out = command(&args, Some(fixture.server.password()))
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::from(file))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(log.contains("C: STAT"), "{log}");
+    assert!(!log.contains("\x1b["), "{log:?}");
+}
+
+/// A pseudo-terminal: the master to read, the terminal to give a child as its stderr.
+/// `None` (after a skip notice, or a failure in CI) where there is none.
+fn pseudo_terminal() -> Option<(std::fs::File, std::fs::File)> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let master = match openpt(flags) {
+        Ok(master) => master,
+        Err(e) => {
+            pop3_testkit::skip::unavailable(&format!("no pseudo-terminal here ({e})"));
+            return None;
+        }
+    };
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        // Never this process's controlling terminal.
+        .custom_flags(i32::try_from(rustix::fs::OFlags::NOCTTY.bits()).unwrap())
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .unwrap();
+    Some((std::fs::File::from(master), terminal))
+}
+
+/// What `pop3 -vv stat` writes to stderr when stderr is a terminal, with `NO_COLOR` set
+/// to `no_color` (or unset).
+fn vv_on_a_terminal(fixture: &Fixture, no_color: Option<&str>) -> Option<String> {
+    use std::io::Read as _;
+    let (mut master, terminal) = pseudo_terminal()?;
+    let args = fixture.args(&["-vv", "--auth", "user", "stat"]);
+    let mut command = command(&args, Some(fixture.server.password()));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(terminal));
+    match no_color {
+        Some(value) => command.env("NO_COLOR", value),
+        None => command.env_remove("NO_COLOR"),
+    };
+    let mut child = command.spawn().unwrap();
+    // The command holds our copy of the terminal: without it, reading the master ends
+    // (with EIO on Linux) once the child has exited.
+    drop(command);
+    let mut log = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match master.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => log.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EIO: the terminal is closed on the other side.
+            Err(_) => break,
+        }
+    }
+    let status = child.wait().unwrap();
+    let log = String::from_utf8_lossy(&log).into_owned();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("C: STAT"), "{log:?}");
+    Some(log)
+}
+
+/// On a terminal the log is in colour, unless `NO_COLOR` is set (to anything).
+#[test]
+fn no_color_turns_the_colour_off_on_a_terminal() {
+    let fixture = Fixture::with_messages(1);
+    let Some(coloured) = vv_on_a_terminal(&fixture, None) else {
+        return;
+    };
+    // The control: on a terminal, colour is what the check would see.
+    assert!(coloured.contains("\x1b["), "{coloured:?}");
+    for value in ["1", "true"] {
+        let log = vv_on_a_terminal(&fixture, Some(value)).unwrap();
+        assert!(!log.contains("\x1b["), "NO_COLOR={value}: {log:?}");
+    }
+}
+
 #[test]
 fn a_write_error_on_stdout_exits_1() {
     let full = std::fs::OpenOptions::new()

@@ -86,7 +86,7 @@ impl Capability {
         let text = text.as_ref();
         let mut words = text.split_ascii_whitespace();
         let Some(name) = words.next() else {
-            return Err(Error::malformed("capability", "empty line", line));
+            return Err(Error::malformed("capability", "no name", line));
         };
         let args: Vec<&str> = words.collect();
         let upper = name.to_ascii_uppercase();
@@ -454,6 +454,25 @@ mod tests {
         assert_eq!(
             Capability::parse(b"IMPLEMENTATION Serveur d\xe9mo").unwrap(),
             Capability::Implementation("Serveur d\u{fffd}mo".into())
+        );
+    }
+
+    #[test]
+    fn a_line_without_a_name_is_malformed_without_quoting_nothing() {
+        let empty = Capability::parse(b"").unwrap_err();
+        assert!(
+            matches!(&empty, Error::Malformed { what: "capability", excerpt, .. } if excerpt.is_empty()),
+            "{empty:?}"
+        );
+        assert_eq!(
+            empty.to_string(),
+            "malformed capability: no name in an empty line"
+        );
+        // Blanks are what the server sent: quoted as they are.
+        let blank = Capability::parse(b" \t ").unwrap_err();
+        assert_eq!(
+            blank.to_string(),
+            "malformed capability: no name in \" \\t \""
         );
     }
 

@@ -53,6 +53,21 @@ impl Excerpt {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Whether there is nothing to quote (the offending line was empty).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Where a malformed item was found, for [`Error::Malformed`]: the excerpt, quoted, or
+/// "an empty line"; an empty excerpt is never quoted.
+fn found_in(excerpt: &Excerpt) -> String {
+    if excerpt.is_empty() {
+        "an empty line".to_owned()
+    } else {
+        excerpt.to_string()
+    }
 }
 
 impl fmt::Display for Excerpt {
@@ -169,13 +184,14 @@ pub enum Error {
         context: &'static str,
     },
     /// The server sent something that is not valid POP3 where it was expected.
-    #[error("malformed {what}: {reason} in {excerpt}")]
+    #[error("malformed {what}: {reason} in {}", found_in(.excerpt))]
     Malformed {
         /// What was being parsed.
         what: &'static str,
         /// What was wrong with it.
         reason: &'static str,
-        /// The offending bytes.
+        /// The offending bytes (empty when the offending line was: the message then says
+        /// "an empty line" rather than quote nothing).
         excerpt: Excerpt,
     },
     /// A UIDL unique-id is not 1 to 70 characters in the range 0x21 to 0x7E.
@@ -324,5 +340,19 @@ mod tests {
         let long = Excerpt::new(&[b'a'; 200]);
         assert!(long.to_string().ends_with("\"..."));
         assert_eq!(long.bytes().len(), 80);
+    }
+
+    #[test]
+    fn malformed_never_quotes_an_empty_excerpt() {
+        let empty = Error::malformed("status line", "expected +OK or -ERR", b"");
+        assert_eq!(
+            empty.to_string(),
+            "malformed status line: expected +OK or -ERR in an empty line"
+        );
+        let blank = Error::malformed("status line", "expected +OK or -ERR", b"  ");
+        assert_eq!(
+            blank.to_string(),
+            "malformed status line: expected +OK or -ERR in \"  \""
+        );
     }
 }

@@ -6,18 +6,61 @@
 mod common;
 
 use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{alice, bob, message, options, read_mboxrd, store_one, to_lf};
 use pop3_store::{Store, StoreError, Target};
 
-fn busy_after_timeout(target: Target) {
+/// A lock timeout no test here waits out: the lock is always released long before.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// Who answered, in the order the answers came.
+enum Answer {
+    /// The impatient run: its result and how long it waited.
+    Impatient(Result<Store, StoreError>, Duration),
+    /// The patient run: its result.
+    Patient(Result<Store, StoreError>),
+}
+
+/// While the first run holds the destination, an impatient second run (300 ms) gives up
+/// with the busy error, after its timeout but before the first run lets go; a patient one
+/// (far longer than this test holds the lock) gets in once the first run has closed.
+/// Ordered by events: the first run closes only after the impatient answer came.
+fn busy_after_timeout(target: &Target) {
     let first = Store::open(options(target.clone(), &alice())).unwrap();
-    let started = Instant::now();
-    let err = Store::open(options(target.clone(), &bob()).lock_timeout(Duration::from_millis(300)))
-        .unwrap_err();
-    let waited = started.elapsed();
+    let closed = Arc::new(AtomicBool::new(false));
+    let (answers, answer) = mpsc::channel();
+    let patient = {
+        let (target, answers, closed) = (target.clone(), answers.clone(), Arc::clone(&closed));
+        thread::spawn(move || {
+            let store = Store::open(options(target, &bob()).lock_timeout(PATIENCE));
+            // Only the first run's close may have let it in.
+            let after_close = closed.load(Ordering::SeqCst);
+            answers.send(Answer::Patient(store)).unwrap();
+            after_close
+        })
+    };
+    let impatient = {
+        let target = target.clone();
+        thread::spawn(move || {
+            let started = Instant::now();
+            let store =
+                Store::open(options(target, &bob()).lock_timeout(Duration::from_millis(300)));
+            answers
+                .send(Answer::Impatient(store, started.elapsed()))
+                .unwrap();
+        })
+    };
+    // The impatient run answers first, the first run still holding the destination.
+    let Answer::Impatient(store, waited) = answer.recv().unwrap() else {
+        panic!("the patient run got in while the first run held the destination");
+    };
+    let Err(err) = store else {
+        panic!("the impatient run got in while the first run held the destination");
+    };
     assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -30,18 +73,24 @@ fn busy_after_timeout(target: Target) {
         waited >= Duration::from_millis(300),
         "gave up after {waited:?}"
     );
-    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    impatient.join().unwrap();
+    // Then the first run lets go, and the patient run proceeds.
+    closed.store(true, Ordering::SeqCst);
     first.close().unwrap();
-    Store::open(options(target, &bob()))
-        .unwrap()
-        .close()
-        .unwrap();
+    let Answer::Patient(store) = answer.recv().unwrap() else {
+        unreachable!("the impatient run answered once");
+    };
+    store.unwrap().close().unwrap();
+    assert!(
+        patient.join().unwrap(),
+        "the patient run got in before the first run closed"
+    );
 }
 
 #[test]
 fn a_second_run_on_an_mbox_is_busy() {
     let dir = tempfile::tempdir().unwrap();
-    busy_after_timeout(Target::Mbox(dir.path().join("inbox")));
+    busy_after_timeout(&Target::Mbox(dir.path().join("inbox")));
     // The dotlock is gone with the first run.
     assert!(!dir.path().join("inbox.lock").exists());
 }
@@ -49,13 +98,13 @@ fn a_second_run_on_an_mbox_is_busy() {
 #[test]
 fn a_second_run_on_a_maildir_is_busy() {
     let dir = tempfile::tempdir().unwrap();
-    busy_after_timeout(Target::Maildir(dir.path().join("Mail")));
+    busy_after_timeout(&Target::Maildir(dir.path().join("Mail")));
 }
 
 #[test]
 fn a_second_run_on_an_eml_dir_is_busy() {
     let dir = tempfile::tempdir().unwrap();
-    busy_after_timeout(Target::EmlDir(dir.path().join("eml")));
+    busy_after_timeout(&Target::EmlDir(dir.path().join("eml")));
 }
 
 /// An mbox held by a dotlock alone (another MDA's) is busy too.
@@ -86,8 +135,7 @@ fn a_patient_second_run_proceeds_after_the_first() {
     let second = {
         let target = target.clone();
         thread::spawn(move || {
-            let store =
-                Store::open(options(target, &bob()).lock_timeout(Duration::from_secs(20))).unwrap();
+            let store = Store::open(options(target, &bob()).lock_timeout(PATIENCE)).unwrap();
             for i in 0..5 {
                 store_one(&store, &bob(), &format!("b{i}"), &message(100 + i, 20_000));
             }

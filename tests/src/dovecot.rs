@@ -8,8 +8,9 @@
 //!
 //! Dovecot must be installed (Debian: `dovecot-core` and `dovecot-pop3d`) and the tests
 //! must run as root (Dovecot switches users). When it cannot run, `start` returns
-//! `Ok(None)` and prints `skipping: ...` to stderr, except when the environment
-//! variable `CI` is set: then it is an error, so that CI cannot silently skip.
+//! `Ok(None)` and prints a `SKIPPED ...` notice past the test harness's capture (see
+//! [`skip`](crate::skip)), except when the environment variable `CI` is set: then it is
+//! an error, so that CI cannot silently skip.
 //!
 //! ```no_run
 //! use pop3_testkit::{dovecot_or_skip, DovecotOptions};
@@ -154,7 +155,8 @@ impl Dovecot {
     /// Starts Dovecot with these options (see the [module documentation](self) for the
     /// availability policy).
     pub fn start(options: DovecotOptions) -> Result<Option<Self>, DovecotError> {
-        let Some(binary) = policy(availability(), std::env::var_os("CI").is_some())? else {
+        let Some(binary) = policy(availability(), crate::skip::in_ci(), crate::skip::notice)?
+        else {
             return Ok(None);
         };
         validate(&options)?;
@@ -421,20 +423,18 @@ impl Drop for Dovecot {
     }
 }
 
-/// What to do when Dovecot is (not) available: run it, skip the test, or fail in CI.
-fn policy(available: Result<PathBuf, String>, ci: bool) -> Result<Option<PathBuf>, DovecotError> {
+/// What to do when Dovecot is (not) available: run it, skip the test (giving `notice`
+/// the reason), or fail in CI.
+fn policy(
+    available: Result<PathBuf, String>,
+    ci: bool,
+    notice: impl FnOnce(&str),
+) -> Result<Option<PathBuf>, DovecotError> {
     match available {
         Ok(binary) => Ok(Some(binary)),
         Err(reason) if ci => Err(DovecotError::Required(reason)),
         Err(reason) => {
-            // Straight to the process's stderr, past the test harness's capture, so the
-            // skip shows in the test output of a passing run.
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("a test");
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: Dovecot not installed or not usable ({reason}); CI runs it"
-            );
+            notice(&format!("Dovecot not installed or not usable ({reason})"));
             Ok(None)
         }
     }
@@ -646,8 +646,13 @@ mod tests {
     #[test]
     fn unavailable_dovecot_skips_outside_ci_and_fails_in_ci() {
         let missing = || Err("no dovecot binary".to_owned());
-        assert!(matches!(policy(missing(), false), Ok(None)));
-        match policy(missing(), true) {
+        let mut said = None;
+        let skipped = policy(missing(), false, |reason| said = Some(reason.to_owned()));
+        assert!(matches!(skipped, Ok(None)), "{skipped:?}");
+        let said = said.expect("a skip notice");
+        assert!(said.contains("no dovecot binary"), "{said}");
+        let in_ci = |_: &str| panic!("a skip notice in CI");
+        match policy(missing(), true, in_ci) {
             Err(e @ DovecotError::Required(_)) => {
                 let message = e.to_string();
                 assert!(
@@ -657,7 +662,7 @@ mod tests {
             }
             other => panic!("expected Required, got {other:?}"),
         }
-        let found = policy(Ok(PathBuf::from("/usr/sbin/dovecot")), true);
+        let found = policy(Ok(PathBuf::from("/usr/sbin/dovecot")), true, in_ci);
         assert!(matches!(found, Ok(Some(p)) if p.ends_with("dovecot")));
     }
 

@@ -5,6 +5,7 @@ pub mod certs;
 #[cfg(unix)]
 pub mod dovecot;
 pub mod server;
+pub mod skip;
 pub mod tls_front;
 
 pub use pop3_server::mailbox;

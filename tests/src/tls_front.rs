@@ -78,18 +78,24 @@ pub enum OpensslError {
 ///
 /// exactly as the usual how-to says, so it carries what OpenSSL puts in by default
 /// (`basicConstraints=CA:TRUE` among it). Where `openssl` cannot run, this prints a
-/// `SKIPPED` notice and returns `Ok(None)`, unless the environment variable `CI` is set:
-/// then it is an error.
+/// `SKIPPED` notice past the test harness's capture (see [`skip`](crate::skip)) and
+/// returns `Ok(None)`, unless the environment variable `CI` is set: then it is an error.
 pub fn openssl_req_x509() -> Result<Option<PemCertificate>, OpensslError> {
-    match run_openssl() {
+    policy(run_openssl(), crate::skip::in_ci(), crate::skip::notice)
+}
+
+/// What to do with what `openssl` made: use it, skip the test (giving `notice` the
+/// reason), or fail in CI.
+fn policy(
+    made: Result<PemCertificate, String>,
+    ci: bool,
+    notice: impl FnOnce(&str),
+) -> Result<Option<PemCertificate>, OpensslError> {
+    match made {
         Ok(cert) => Ok(Some(cert)),
-        Err(reason) if std::env::var_os("CI").is_some() => Err(OpensslError::Required(reason)),
+        Err(reason) if ci => Err(OpensslError::Required(reason)),
         Err(reason) => {
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("this test")
-                .to_owned();
-            eprintln!("SKIPPED {test}: cannot run openssl ({reason}); CI runs it");
+            notice(&format!("cannot run openssl ({reason})"));
             Ok(None)
         }
     }
@@ -302,5 +308,31 @@ mod tests {
             server_config("not pem", "not pem"),
             Err(CertError::Pem(_))
         ));
+    }
+
+    #[test]
+    fn missing_openssl_skips_outside_ci_and_fails_in_ci() {
+        let missing = || Err("openssl: No such file or directory".to_owned());
+        let mut said = None;
+        let skipped = policy(missing(), false, |reason| said = Some(reason.to_owned()));
+        assert!(matches!(skipped, Ok(None)), "{skipped:?}");
+        let said = said.expect("a skip notice");
+        assert!(said.contains("cannot run openssl"), "{said}");
+        let in_ci = |_: &str| panic!("a skip notice in CI");
+        match policy(missing(), true, in_ci) {
+            Err(e @ OpensslError::Required(_)) => {
+                let message = e.to_string();
+                assert!(message.contains("required in CI"), "{message}");
+                assert!(message.contains("No such file"), "{message}");
+            }
+            other => panic!("expected Required, got {other:?}"),
+        }
+        let made = || {
+            Ok(PemCertificate {
+                cert_pem: "cert".into(),
+                key_pem: "key".into(),
+            })
+        };
+        assert!(matches!(policy(made(), true, in_ci), Ok(Some(_))));
     }
 }

@@ -2,9 +2,11 @@
 //! complete within the line timeout of its first byte (a server trickling a byte now and
 //! then is never idle), while a message body only has to keep moving (the idle timer).
 //!
-//! The servers here are slow by construction; the tests assert the typed error, and time
-//! only bounds them as a safety net (a trickle that never ends stops after a while, which
-//! fails the assertion instead of hanging the test).
+//! The servers here are slow by construction; the tests assert the typed error. A trickle
+//! goes on until the client hangs up, so a loaded machine can only make it longer; time
+//! bounds it only as a safety net (a trickle the client never gives up on stops after a
+//! minute, which fails the assertion instead of hanging the test), and every server keeps
+//! its connection open until the client closes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -19,13 +21,15 @@ use pop3_testkit::{Profile, TestServer};
 
 /// The pause between trickled bytes.
 const PAUSE: Duration = Duration::from_millis(50);
-/// How long an endless trickle goes on before the server gives up (the safety net).
-const SAFETY_NET: Duration = Duration::from_secs(15);
+/// How long an endless trickle goes on, if the client never hangs up, before the server
+/// gives up (the safety net; a correct client hangs up after [`LINE`]).
+const SAFETY_NET: Duration = Duration::from_secs(60);
 /// The line deadline the clients use.
 const LINE: Duration = Duration::from_secs(1);
 
 /// What the scripted server sends: `now` at once, then `trickle` a byte at a time,
-/// then, if `endless`, one more byte every pause until the safety net.
+/// then, if `endless`, one more byte every pause until the client hangs up (a write
+/// fails) or the safety net.
 #[derive(Default)]
 struct Answer {
     now: Vec<u8>,
@@ -193,8 +197,9 @@ fn tls_greeter(send: fn(&mut TcpStream, Vec<u8>)) -> (SocketAddr, String) {
             tls.write_tls(&mut record).unwrap();
         }
         send(&mut stream, record);
-        // Keep the connection open while the client reads.
-        std::thread::sleep(Duration::from_secs(2));
+        // Keep the connection open until the client closes it, however long it takes to
+        // read: closing first could reset the connection before the greeting is read.
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
     });
     (addr, certs.ca_pem().to_owned())
 }
@@ -212,10 +217,11 @@ async fn a_trickled_tls_record_meets_the_line_deadline<S: Session>() {
 
 /// A server slow to greet after the handshake (records without application data, a key
 /// update, arrive at once) is idle, not trickling: the line deadline does not start
-/// before the greeting does.
+/// before the greeting does. The pause only lets a wrong client fail: a right one passes
+/// whatever the load, the greeting arriving whole within the idle timeout.
 async fn a_late_greeting_is_not_a_trickled_line<S: Session>() {
     let (addr, ca) = tls_greeter(|stream, record| {
-        std::thread::sleep(LINE + LINE / 2);
+        std::thread::sleep(LINE * 2);
         let _ = stream.write_all(&record);
     });
     let options = common::options(addr, TlsMode::Implicit, &ca).line_timeout(LINE);
@@ -243,12 +249,14 @@ async fn a_trickled_listing_line_meets_the_line_deadline<S: Session>() {
 }
 
 /// A body that takes longer than the line deadline but never stalls is received whole:
-/// bodies keep the idle timer.
+/// bodies keep the idle timer, even for a body line slower than the line deadline. A
+/// loaded machine only makes the trickle slower, which a right client still accepts.
 async fn a_slow_body_keeps_the_idle_timer<S: Session>() {
     let retr = || Answer {
-        now: b"+OK 50 octets\r\n".to_vec(),
-        // 40 bytes at 50 ms: two seconds, twice the line deadline.
-        trickle: b"Subject: slow\r\n\r\nten bytes\r\nten bytes\r\n.\r\n".to_vec(),
+        now: b"+OK 60 octets\r\n".to_vec(),
+        // 63 bytes at 50 ms: over three seconds; its third line alone, 32 bytes, takes
+        // 1.6 s, more than the line deadline.
+        trickle: BODY.iter().chain(b".\r\n").copied().collect(),
         endless: false,
     };
     let addr = scripted(
@@ -258,9 +266,12 @@ async fn a_slow_body_keeps_the_idle_timer<S: Session>() {
     let mut session = S::dial(&plain(addr)).await.unwrap();
     session.login(login()).await.unwrap();
     let body = session.retr(1).await.unwrap();
-    assert_eq!(body, b"Subject: slow\r\n\r\nten bytes\r\nten bytes\r\n");
+    assert_eq!(body, BODY);
     session.quit().await.unwrap();
 }
+
+/// The slow body: a header, a blank line, a line slower than the line deadline, another.
+const BODY: &[u8] = b"Subject: slow\r\n\r\na line of thirty characters...\r\nten bytes\r\n";
 
 on_every_runtime!(
     a_trickled_greeting_meets_the_line_deadline,

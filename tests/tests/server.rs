@@ -29,6 +29,21 @@ fn logged_in(server: &TestServer) -> Result<Conn, Box<dyn std::error::Error>> {
     Ok(conn)
 }
 
+/// Reads until the server closes the connection: end of stream, or a reset (a close with
+/// our bytes unread). Anything else, the read timeout above all (a server that stopped
+/// writing but never closed), is an error.
+fn read_until_closed(mut stream: impl Read) -> Result<Vec<u8>, String> {
+    let mut all = Vec::new();
+    match stream.read_to_end(&mut all) {
+        Ok(_) => Ok(all),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(all),
+        Err(e) => Err(format!(
+            "the connection was not closed: {e} (after {} bytes)",
+            all.len()
+        )),
+    }
+}
+
 fn no_credentials_sent(server: &TestServer) -> bool {
     server
         .received()
@@ -563,8 +578,7 @@ fn huge_status_line_reaches_its_full_length() -> TestResult {
     let mut stream = TcpStream::connect(server.addr())?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.write_all(b"CAPA\r\n")?;
-    let mut all = Vec::new();
-    let _ = stream.read_to_end(&mut all);
+    let all = read_until_closed(&stream)?;
     let greeting_end = all.iter().position(|&b| b == b'\n').ok_or("no greeting")? + 1;
     let rest = &all[greeting_end..];
     assert_eq!(rest.len(), 4 + len);
@@ -647,10 +661,9 @@ fn close_after_bytes_cuts_the_stream() -> TestResult {
     let server = TestServer::builder()
         .fault(Fault::CloseAfterBytes(5))
         .start();
-    let mut stream = TcpStream::connect(server.addr())?;
+    let stream = TcpStream::connect(server.addr())?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut all = Vec::new();
-    let _ = stream.read_to_end(&mut all);
+    let all = read_until_closed(&stream)?;
     assert_eq!(all, b"+OK p");
 
     let server = TestServer::builder()
@@ -770,8 +783,7 @@ fn a_hostile_client_does_not_break_the_server() -> TestResult {
     let mut stream = TcpStream::connect(server.addr())?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(&vec![b'A'; 100_000])?;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
+    let answer = read_until_closed(&stream)?;
     assert!(answer.ends_with(b"-ERR Line too long\r\n"), "{answer:?}");
     let mut stream = TcpStream::connect(server.addr())?;
     stream.write_all(b"\x00\xff\xfe\r\nAUTH PLAIN !!!\r\nSTLS\r\n\x16\x03\x01")?;
@@ -795,12 +807,7 @@ fn drop_stops_listeners_and_sessions() -> TestResult {
     assert!(TcpStream::connect(addr).is_err());
     assert!(TcpStream::connect(tls_addr).is_err());
     // The idle session was closed: end of stream (or a reset), not our read timeout.
-    let mut rest = Vec::new();
-    match (&idle).read_to_end(&mut rest) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(format!("the idle session was not closed: {e}").into()),
-    }
+    read_until_closed(&idle).map_err(|e| format!("the idle session: {e}"))?;
     Ok(())
 }
 
@@ -1038,12 +1045,7 @@ fn pipelining_breaking_server_takes_up_to_max_burst_lines_at_once() -> TestResul
     }
     // Ten lines in one write: however TCP splits them, some read brings more than two.
     stream.write_all(&b"NOOP\r\n".repeat(10))?;
-    let mut rest = Vec::new();
-    match reader.read_to_end(&mut rest) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(format!("the connection was not closed: {e}").into()),
-    }
+    let rest = read_until_closed(&mut reader)?;
     // Abruptly: whatever was answered before the burst, never all ten.
     let answered = rest
         .split(|&b| b == b'\n')
@@ -1176,12 +1178,7 @@ fn raw_session(
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.write_all(b"USER alice\r\nPASS secret\r\n")?;
     stream.write_all(commands)?;
-    let mut all = Vec::new();
-    match stream.read_to_end(&mut all) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(format!("the connection was not closed: {e}").into()),
-    }
+    let all = read_until_closed(&stream)?;
     let mut rest = &all[..];
     for _ in 0..3 {
         let end = rest
@@ -1245,8 +1242,7 @@ fn close_during_retr_cuts_the_chosen_body_at_the_offset() -> TestResult {
     let mut stream = TcpStream::connect(server.addr())?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.write_all(b"USER alice\r\nPASS secret\r\nRETR 1\r\n")?;
-    let mut all = Vec::new();
-    let _ = stream.read_to_end(&mut all);
+    let all = read_until_closed(&stream)?;
     let expected: Vec<u8> = String::from_utf8(first.clone())?
         .replace("\r\n", "\n")
         .into_bytes();

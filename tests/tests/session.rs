@@ -186,6 +186,58 @@ async fn a_large_batch_cannot_deadlock<S: Session>() {
 
 on_every_runtime!(a_large_batch_cannot_deadlock);
 
+/// About `size` bytes of message, CRLF, a third of whose lines start with `.` (the
+/// server stuffs each, so each unstuffed run reaches the sink as a chunk of its own);
+/// a line that is a lone dot among them.
+fn dot_heavy(size: usize) -> Vec<u8> {
+    let mut message = b"Subject: dots\r\n\r\n".to_vec();
+    let mut i = 0;
+    while message.len() < size {
+        let line = match i % 3 {
+            0 if i % 99 == 0 => ".\r\n".to_owned(),
+            0 => format!(".line {i} begins with a dot\r\n"),
+            _ => format!("line {i} of ordinary text, a little longer\r\n"),
+        };
+        message.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    message
+}
+
+/// `retr_to` into a plain writer hands it large blocks, however many unstuffed runs the
+/// body arrives in: the writer's calls grow with the bytes (a call per 64 KiB at most,
+/// give or take a few), never with the lines; and the bytes are the message exactly.
+async fn retr_to_writes_in_large_blocks<S: Session>() {
+    const BLOCK: usize = 64 * 1024;
+    let message = dot_heavy(1 << 20);
+    let server = pop3_testkit::TestServer::builder()
+        .messages(vec![message.clone()])
+        .start();
+    let options = <pop3_testkit::TestServer as Target>::options(&server, TlsMode::Implicit);
+    let mut session = S::dial(&options).await.unwrap();
+    session.login(Target::login(&server)).await.unwrap();
+    let (written, writer) = session.retr_counted(1).await.unwrap();
+    assert_eq!(written, message.len() as u64, "{}", S::NAME);
+    assert!(
+        writer.bytes == message,
+        "{}: the writer got {} bytes, not the message's {}",
+        S::NAME,
+        writer.bytes.len(),
+        message.len()
+    );
+    let bound = message.len() / BLOCK + 4;
+    assert!(
+        writer.writes <= bound,
+        "{}: {} writes for {} bytes (at most {bound})",
+        S::NAME,
+        writer.writes,
+        message.len()
+    );
+    session.quit().await.unwrap();
+}
+
+on_every_runtime!(retr_to_writes_in_large_blocks);
+
 /// Round trips from connect to the first command's answer, counted by the proxy (TLS
 /// handshake included), for each TLS mode and the mechanisms `Auto` picks.
 async fn connect_to_first_command_round_trips<S: Session>() {

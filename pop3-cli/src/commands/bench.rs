@@ -366,6 +366,26 @@ mod tests {
         );
     }
 
+    /// The demo's defaults, which its header states when they are not overridden (the
+    /// CLI suite checks the header with the values given): 2000 messages, a 20 ms round
+    /// trip, N = 5.
+    #[test]
+    fn the_demo_defaults_to_2000_messages_20_ms_and_5_connections() {
+        use clap::Parser as _;
+        let cli = crate::args::Cli::try_parse_from(["pop3", "demo"]).unwrap();
+        let crate::args::Command::Demo(args) = &cli.command else {
+            panic!("not the demo: {:?}", cli.command);
+        };
+        assert_eq!(args.messages, 2000);
+        assert_eq!(args.latency_ms, 20);
+        let setup = demo_setup(args);
+        assert_eq!(setup.messages, 2000);
+        assert_eq!(setup.round_trip, Duration::from_millis(20));
+        // `--connections` defaults to auto, where the bench's N is this.
+        assert_eq!(cli.connections, crate::args::Connections::Auto);
+        assert_eq!(DEFAULT_CONNECTIONS, 5);
+    }
+
     #[test]
     fn rows_align_with_the_header() {
         let run = Run {

@@ -22,6 +22,84 @@ pub trait Session: AsyncSession + Dial {
         tcp: std::net::TcpStream,
         options: &ConnectOptions,
     ) -> impl Future<Output = Result<Self, Error>>;
+
+    /// `retr_to` into a [`CountingWriter`], through the runtime's own writer trait:
+    /// the bytes `retr_to` reported, and the writer.
+    fn retr_counted(
+        &mut self,
+        msg: u32,
+    ) -> impl Future<Output = Result<(u64, CountingWriter), Error>>;
+}
+
+/// A writer that keeps what it is given and counts the calls that gave it, as a
+/// `std::io::Write`, a tokio `AsyncWrite` and a futures-io `AsyncWrite`. Every call takes
+/// all it is offered.
+#[derive(Debug, Default)]
+pub struct CountingWriter {
+    /// Everything written, in order.
+    pub bytes: Vec<u8>,
+    /// Calls that wrote (flushes not counted).
+    pub writes: usize,
+}
+
+impl io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writes += 1;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Ready(io::Write::write(self.get_mut(), buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl futures::io::AsyncWrite for CountingWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Ready(io::Write::write(self.get_mut(), buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 impl Session for pop3_tokio::Client {
@@ -32,6 +110,12 @@ impl Session for pop3_tokio::Client {
         let tcp = tokio::net::TcpStream::from_std(tcp).expect("tokio stream");
         Self::connect_with(tcp, options).await
     }
+
+    async fn retr_counted(&mut self, msg: u32) -> Result<(u64, CountingWriter), Error> {
+        let mut writer = CountingWriter::default();
+        let written = AsyncSession::retr_to(self, msg, &mut writer).await?;
+        Ok((written, writer))
+    }
 }
 
 impl Session for pop3_futures::Client {
@@ -41,6 +125,12 @@ impl Session for pop3_futures::Client {
         let tcp = async_net::TcpStream::try_from(tcp).expect("async-net stream");
         Self::connect_with(tcp, options).await
     }
+
+    async fn retr_counted(&mut self, msg: u32) -> Result<(u64, CountingWriter), Error> {
+        let mut writer = CountingWriter::default();
+        let written = AsyncSession::retr_to(self, msg, &mut writer).await?;
+        Ok((written, writer))
+    }
 }
 
 impl Session for Blocking<pop3_sync::Client> {
@@ -48,6 +138,12 @@ impl Session for Blocking<pop3_sync::Client> {
 
     async fn over(tcp: std::net::TcpStream, options: &ConnectOptions) -> Result<Self, Error> {
         pop3_sync::Client::connect_with(tcp, options).map(Blocking)
+    }
+
+    async fn retr_counted(&mut self, msg: u32) -> Result<(u64, CountingWriter), Error> {
+        let mut writer = CountingWriter::default();
+        let written = BlockingSession::retr_to(&mut self.0, msg, &mut writer)?;
+        Ok((written, writer))
     }
 }
 
