@@ -81,7 +81,17 @@ pub enum OpensslError {
 /// `SKIPPED` notice past the test harness's capture (see [`skip`](crate::skip)) and
 /// returns `Ok(None)`, unless the environment variable `CI` is set: then it is an error.
 pub fn openssl_req_x509() -> Result<Option<PemCertificate>, OpensslError> {
-    policy(run_openssl(), crate::skip::in_ci(), crate::skip::notice)
+    policy(run_openssl(true), crate::skip::in_ci(), crate::skip::notice)
+}
+
+/// [`openssl_req_x509`] without `-addext`: the server is named only by the subject's
+/// common name (`CN=localhost`), as older how-tos (and OpenSSL before 1.1.1) make them.
+pub fn openssl_req_x509_common_name_only() -> Result<Option<PemCertificate>, OpensslError> {
+    policy(
+        run_openssl(false),
+        crate::skip::in_ci(),
+        crate::skip::notice,
+    )
 }
 
 /// What to do with what `openssl` made: use it, skip the test (giving `notice` the
@@ -101,7 +111,8 @@ fn policy(
     }
 }
 
-fn run_openssl() -> Result<PemCertificate, String> {
+/// Runs `openssl req -x509`, with the subject alternative names when `alternative_names`.
+fn run_openssl(alternative_names: bool) -> Result<PemCertificate, String> {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "pop3-testkit-openssl-{}-{}",
@@ -110,12 +121,16 @@ fn run_openssl() -> Result<PemCertificate, String> {
     ));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let output = Command::new("openssl")
+    let mut command = Command::new("openssl");
+    command
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
         ])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-subj", "/CN=localhost"]);
+    if alternative_names {
+        command.args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]);
+    }
+    let output = command
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

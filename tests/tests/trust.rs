@@ -16,7 +16,9 @@ use pop3_session::{
     AuthMethod, CertificateInfo, CertificateProblem, ConnectOptions, Error, ErrorKind, Fingerprint,
     Login, TlsError, TlsEvidence, TlsMode,
 };
-use pop3_testkit::tls_front::{PemCertificate, TlsFront, openssl_req_x509, server_config};
+use pop3_testkit::tls_front::{
+    PemCertificate, TlsFront, openssl_req_x509, openssl_req_x509_common_name_only, server_config,
+};
 use pop3_testkit::{TestServer, mailbox};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
@@ -96,6 +98,53 @@ async fn an_openssl_certificate_is_trusted_as_itself<S: Session, T: Target>() {
     let mut session = S::dial(&pinned).await.expect(&context);
     session.login(server.login()).await.expect(&context);
     session.quit().await.expect(&context);
+}
+
+/// `openssl req -x509 -subj /CN=localhost` without `-addext`: no subject alternative
+/// names. Given as the trust anchor, it is trusted for `localhost`, the name it carries,
+/// and refused for `127.0.0.1`, which it does not name.
+async fn an_openssl_certificate_named_by_its_common_name<S: Session>() {
+    let Some(cert) = openssl_req_x509_common_name_only().unwrap() else {
+        return;
+    };
+    let info = CertificateInfo::parse(&der(&cert.cert_pem)).unwrap();
+    assert!(info.names.is_empty(), "{:?}", info.names);
+    let server = TestServer::builder()
+        .messages(mailbox::generate(2, 500, 5))
+        .start();
+    let front = TlsFront::start(
+        server.addr(),
+        server_config(&cert.cert_pem, &cert.key_pem).unwrap(),
+    )
+    .unwrap();
+    let anchored = |host: &str| {
+        ConnectOptions::new(host)
+            .port(front.addr().port())
+            .tls(TlsMode::Implicit)
+            .timeout(Duration::from_secs(20))
+            .add_root_pem(cert.cert_pem.as_bytes())
+            .unwrap()
+            .without_webpki_roots()
+    };
+    let mut session = S::dial(&anchored("localhost")).await.expect(S::NAME);
+    session
+        .login(Login::new(server.user(), server.password()))
+        .await
+        .expect(S::NAME);
+    assert_eq!(session.stat().await.expect(S::NAME).messages, 2);
+    session.quit().await.expect(S::NAME);
+
+    let error = S::dial(&anchored("127.0.0.1")).await.err().expect(S::NAME);
+    let (problem, _) = refusal(&error);
+    assert_eq!(
+        problem,
+        CertificateProblem::WrongName {
+            expected: "127.0.0.1".into(),
+            names: vec!["localhost".into()],
+        },
+        "{}",
+        S::NAME
+    );
 }
 
 /// A pin replaces the chain: the test kit's CA-signed certificate, pinned, is trusted
@@ -330,6 +379,7 @@ async fn silence_on_the_implicit_tls_port<S: Session>() {
 every_runtime_and_target!(an_openssl_certificate_is_trusted_as_itself);
 
 on_every_runtime!(
+    an_openssl_certificate_named_by_its_common_name,
     pinning_replaces_the_chain,
     an_anchor_must_name_the_server,
     implicit_tls_on_a_plaintext_port,
