@@ -12,9 +12,11 @@ use std::pin::pin;
 
 use futures_util::future::{BoxFuture, Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use pop3_session::{AsyncSession, Connector, Entry, Error, Pipelining, Uid};
+use pop3_session::{AsyncSession, Connector, Error, Pipelining, Uid};
 
-use crate::plan::{Job, LoginDecision, PipeliningTrust, Plan, SessionId, after_login_failure};
+use crate::plan::{
+    Job, LoginDecision, Number, Numbers, PipeliningTrust, Plan, SessionId, after_login_failure,
+};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{Deletion, DeletionOutcome};
 use crate::stop::Stop;
@@ -22,13 +24,6 @@ use tracing::Instrument as _;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A session's numbers: UID → message number in its own snapshot.
-pub(crate) type Numbers = HashMap<Uid, u32>;
-
-pub(crate) fn numbers(entries: &[Entry]) -> Numbers {
-    entries.iter().map(|e| (e.uid.clone(), e.msg)).collect()
 }
 
 /// The `tracing` span of one session's work, so that `-vv` dialogues of several
@@ -304,7 +299,7 @@ where
             session.set_pipelining(Pipelining::Never).await?;
         }
         let entries = session.snapshot().await?;
-        Ok((session, numbers(&entries)))
+        Ok((session, Numbers::of(&entries)))
     }
 
     /// Logs `start` in (unless it is the listing session already); a `surplus` one then
@@ -381,8 +376,11 @@ where
             let mut batch = Vec::with_capacity(jobs.len());
             for job in jobs {
                 match numbers.get(&job.uid) {
-                    Some(&msg) => batch.push((msg, job)),
-                    None => lock(&self.shared.plan).not_in_snapshot(id, &job.uid),
+                    Number::Known(msg) => batch.push((msg, job)),
+                    Number::Unlisted => lock(&self.shared.plan).not_in_snapshot(id, &job.uid),
+                    Number::Ambiguous => {
+                        lock(&self.shared.plan).ambiguous_in_snapshot(id, &job.uid);
+                    }
                 }
             }
             if batch.is_empty() {
@@ -552,7 +550,7 @@ mod tests {
     #[test]
     fn early_logins_fill_the_run_done_ones_first_and_fresh_ones_complete_it() {
         let starts = starts(
-            (0, Numbers::new()),
+            (0, Numbers::default()),
             4,
             vec![connecting(), Start::Connected(Ok(1))],
         );
@@ -570,7 +568,7 @@ mod tests {
     #[test]
     fn early_logins_beyond_the_plan_are_surplus() {
         let starts = starts(
-            (0, Numbers::new()),
+            (0, Numbers::default()),
             2,
             vec![connecting(), Start::Connected(Ok(1)), connecting()],
         );
@@ -587,7 +585,7 @@ mod tests {
 
     #[test]
     fn a_refused_early_login_is_reported_and_no_fresh_one_tried() {
-        let starts = starts((0, Numbers::new()), 5, vec![failed(), connecting()]);
+        let starts = starts((0, Numbers::default()), 5, vec![failed(), connecting()]);
         assert_eq!(
             kinds(&starts),
             [("listed", false), ("connecting", false), ("failed", true)]

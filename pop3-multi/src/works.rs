@@ -8,9 +8,9 @@ use std::pin::Pin;
 use pop3_session::{AsyncBodySink, AsyncSession, BodyEvent, Error, Uid};
 use pop3_store::{Account, AsyncMessageWriter, AsyncStore, Pending, StoreError};
 
-use crate::engine::{Numbers, Shared, Work, lock};
+use crate::engine::{Shared, Work, lock};
 use crate::headers::{MAX_HEADER, MessageInfo};
-use crate::plan::{Failure, Job, SessionId};
+use crate::plan::{Failure, Job, Number, Numbers, SessionId};
 use crate::progress::ProgressEvent;
 use crate::report::DeletionOutcome;
 
@@ -246,12 +246,18 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
         let mut by_msg = HashMap::new();
         for uid in durable {
             match numbers.get(&uid) {
-                Some(&msg) => {
+                Number::Known(msg) => {
                     by_msg.insert(msg, uid);
                 }
-                None => shared.deletion(
+                Number::Unlisted => shared.deletion(
                     &uid,
                     DeletionOutcome::NotSent("not in this session's snapshot".into()),
+                ),
+                Number::Ambiguous => shared.deletion(
+                    &uid,
+                    DeletionOutcome::NotSent(
+                        "listed for more than one message in this session's snapshot".into(),
+                    ),
                 ),
             }
         }
