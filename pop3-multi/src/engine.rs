@@ -92,6 +92,11 @@ impl<'p> Shared<'p> {
         }
     }
 
+    /// Records what became of a deletion unless something was recorded already.
+    pub(crate) fn deletion_unless_recorded(&self, uid: &Uid, outcome: DeletionOutcome) {
+        lock(&self.deletions).entry(uid.clone()).or_insert(outcome);
+    }
+
     /// Records what became of a deletion; a committed one stays committed.
     pub(crate) fn deletion(&self, uid: &Uid, outcome: DeletionOutcome) {
         let mut deletions = lock(&self.deletions);
@@ -415,7 +420,9 @@ where
         let accepted = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Whatever DELE it sent is rolled back with the session.
+                // Whatever DELE it sent is rolled back with the session; the deletions
+                // it held go back to the plan.
+                lock(&self.shared.plan).session_failed(id, &e.to_string());
                 self.shared.live.fetch_sub(1, Ordering::SeqCst);
                 self.shared.report(&ProgressEvent::SessionFailed {
                     session: id,
@@ -426,17 +433,39 @@ where
         };
         // Still live until QUIT is answered and recorded: the run does not end under it.
         let quit = session.quit().await;
+        let rolled_back = match &quit {
+            Ok(q) if q.committed => None,
+            Ok(q) => Some(format!("QUIT was refused: {}", q.status)),
+            Err(e) => Some(format!("the session ended first: {e}")),
+        };
         for uid in &accepted {
-            let outcome = match &quit {
-                Ok(q) if q.committed => DeletionOutcome::Committed,
-                Ok(q) => DeletionOutcome::RolledBack(format!("QUIT was refused: {}", q.status)),
-                Err(e) => DeletionOutcome::RolledBack(format!("the session ended first: {e}")),
-            };
+            let outcome = rolled_back
+                .clone()
+                .map_or(DeletionOutcome::Committed, DeletionOutcome::RolledBack);
             self.shared.deletion(uid, outcome);
         }
+        // The jobs only QUIT completes (a `delete` run's) are done, or, rolled back, go
+        // to another session within their attempts: the messages are still there.
+        let end = {
+            let mut plan = lock(&self.shared.plan);
+            match &rolled_back {
+                None => {
+                    plan.session_committed(id);
+                    End::Closed
+                }
+                Some(why) if plan.session_failed(id, why) > 0 => End::Failed,
+                Some(_) => End::Closed,
+            }
+        };
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
-        self.shared.report(&ProgressEvent::SessionClosed(id));
-        End::Closed
+        match (&rolled_back, accepted.is_empty()) {
+            (Some(why), false) => self.shared.report(&ProgressEvent::SessionFailed {
+                session: id,
+                reason: why.clone(),
+            }),
+            _ => self.shared.report(&ProgressEvent::SessionClosed(id)),
+        }
+        end
     }
 
     /// A session could not log in or list: no more are opened if the server said it

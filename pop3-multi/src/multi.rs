@@ -367,7 +367,10 @@ impl<C: Connector> Multi<C> {
     }
 
     /// Deletes the selected messages (`DELE` by UID, each committed by its session's
-    /// `QUIT`) and reports, per UID, whether the deletion was committed.
+    /// `QUIT`) and reports, per UID, whether the deletion was committed, rolled back
+    /// (and why), refused or not sent. A deletion rolled back (its session ended before
+    /// QUIT committed it) is sent again by another session, within
+    /// [`MultiOptions::max_attempts`]; the report gives the last outcome.
     pub async fn delete(&self, selection: &Selection) -> Result<DeleteReport, MultiError> {
         let First {
             session,
@@ -392,9 +395,10 @@ impl<C: Connector> Multi<C> {
             .await;
         let plan = lock(&engine.shared.plan);
         for (uid, failure) in failures(&plan) {
+            // A DELE sent keeps its outcome (refused, rolled back); others were not sent.
             engine
                 .shared
-                .deletion(&uid, DeletionOutcome::NotSent(failure.to_string()));
+                .deletion_unless_recorded(&uid, DeletionOutcome::NotSent(failure.to_string()));
         }
         drop(plan);
         Ok(DeleteReport {

@@ -300,15 +300,29 @@ impl Plan {
         self.settle_missing();
     }
 
-    /// `session` has no more work and is closing.
+    /// `session` has no more work and is closing. Jobs that only its QUIT completes (a
+    /// deletion) are still its own: [`session_committed`](Self::session_committed) or
+    /// [`session_failed`](Self::session_failed) settles them once QUIT is answered.
     pub fn session_closed(&mut self, session: SessionId) {
         self.live.remove(&session);
         self.settle_missing();
     }
 
+    /// `session`'s QUIT committed: the jobs it still held (deletions the server accepted)
+    /// are done.
+    pub fn session_committed(&mut self, session: SessionId) {
+        for slot in &mut self.slots {
+            if slot.state == State::Running(session) {
+                slot.state = State::Done(session);
+            }
+        }
+    }
+
     /// `session` failed: the jobs it was still receiving go back to the queue (ahead of
     /// the others, they are the largest), or fail once they have used up their
-    /// attempts. Returns how many went back.
+    /// attempts. So do the deletions it had sent when it ends without its QUIT
+    /// committing them: the server rolled them back, and the message is still there for
+    /// another session to delete. Returns how many went back.
     pub fn session_failed(&mut self, session: SessionId, cause: &str) -> usize {
         self.live.remove(&session);
         let mut requeued = Vec::new();
@@ -725,6 +739,40 @@ mod tests {
         assert_eq!(names(&plan.take(A, 1)), ["x"]);
         plan.ambiguous_in_snapshot(A, &uid("x"));
         assert_eq!(plan.results()[0].1, Err(Failure::Ambiguous));
+    }
+
+    #[test]
+    fn a_deletion_is_done_only_when_quit_commits_it_and_retried_within_the_bound() {
+        let mut plan = Plan::new([job("a", 1), job("b", 1)], 2);
+        // A's DELEs were accepted, then its QUIT went unanswered: rolled back, both go
+        // back to the queue, each having used an attempt.
+        plan.session_opened(A);
+        assert_eq!(names(&plan.take(A, 2)), ["a", "b"]);
+        plan.receiving(A, &uid("a"));
+        plan.receiving(A, &uid("b"));
+        plan.session_closed(A);
+        assert!(!plan.is_idle(), "not done before QUIT is answered");
+        assert_eq!(plan.session_failed(A, "dropped at QUIT"), 2);
+        // B deletes a and its QUIT commits it; C's DELE of b is accepted, then C fails
+        // too: b has used its attempts.
+        plan.session_opened(B);
+        assert_eq!(names(&plan.take(B, 1)), ["a"]);
+        plan.receiving(B, &uid("a"));
+        plan.session_closed(B);
+        plan.session_committed(B);
+        let c = SessionId(2);
+        plan.session_opened(c);
+        assert_eq!(names(&plan.take(c, 1)), ["b"]);
+        plan.receiving(c, &uid("b"));
+        assert_eq!(plan.session_failed(c, "dropped at QUIT"), 0);
+        assert!(plan.is_complete());
+        assert_eq!(
+            plan.results(),
+            [
+                (uid("a"), Ok(B)),
+                (uid("b"), Err(Failure::Exhausted("dropped at QUIT".into())))
+            ]
+        );
     }
 
     #[test]

@@ -405,3 +405,86 @@ fn deletions_are_reported_committed_or_rolled_back() {
         }
     });
 }
+
+/// `delete` when a session dies after its DELEs were accepted, before its QUIT is
+/// answered: the server rolls them back, the report says so per UID with the reason,
+/// and another session deletes them again (the messages are still there), within the
+/// attempts per message. The report agrees with what the server kept, message by message.
+#[test]
+fn a_delete_rolled_back_at_quit_is_reported_and_retried_within_the_bound() {
+    use pop3_multi::{DeleteReport, DeletionOutcome, Selection};
+    let messages = mailbox::generate(30, 2_000, 16);
+    let agrees_with_the_server = |runner: Runner, report: &DeleteReport, server: &TestServer| {
+        assert_eq!(report.deletions.len(), 30, "{runner:?}");
+        assert!(server.wait_until_idle(Duration::from_secs(20)));
+        let left = server.mailbox().uids();
+        for deletion in &report.deletions {
+            assert_eq!(
+                left.contains(&deletion.uid.to_string()),
+                !deletion.outcome.is_committed(),
+                "{runner:?} {}",
+                deletion.uid
+            );
+        }
+    };
+    on_every_runner(|runner| {
+        // One session, whose QUIT is dropped: a second session deletes everything.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault_once(Fault::DropOnQuit)
+            .start();
+        let one = MultiOptions::new().mode(MultiConnectionMode::Disable);
+        let report = common::delete(runner, &Target2::of(&server), one, &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| d.outcome.is_committed()),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        assert_eq!(
+            report.sessions, 2,
+            "{runner:?}: the rolled-back one, then one more"
+        );
+        agrees_with_the_server(runner, &report, &server);
+        assert!(server.mailbox().is_empty(), "{runner:?}");
+
+        // Every QUIT dropped: each message is tried by as many sessions as it has
+        // attempts, no more, and reported rolled back, with why.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault(Fault::DropOnQuit)
+            .start();
+        let options = MultiOptions::new()
+            .mode(MultiConnectionMode::Disable)
+            .max_attempts(2);
+        let report =
+            common::delete(runner, &Target2::of(&server), options, &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| matches!(
+                &d.outcome,
+                DeletionOutcome::RolledBack(why) if why.contains("the session ended first")
+            )),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        assert_eq!(report.sessions, 2, "{runner:?}: bounded by the attempts");
+        assert_eq!(server.logins(), 2, "{runner:?}");
+        agrees_with_the_server(runner, &report, &server);
+        assert_eq!(server.mailbox().len(), 30, "{runner:?}");
+
+        // Three sessions, one of which is dropped at QUIT: its deletions go to the
+        // others, or to a new session.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault_once(Fault::DropOnQuit)
+            .start();
+        let report =
+            common::delete(runner, &Target2::of(&server), enabled(3), &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| d.outcome.is_committed()),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        agrees_with_the_server(runner, &report, &server);
+        assert!(server.mailbox().is_empty(), "{runner:?}");
+    });
+}
