@@ -488,3 +488,60 @@ fn a_delete_rolled_back_at_quit_is_reported_and_retried_within_the_bound() {
         assert!(server.mailbox().is_empty(), "{runner:?}");
     });
 }
+
+/// A message only the first sessions to log in list (another client expunged it after
+/// them), and each of them is cut off while retrieving it: every session that could
+/// take it has failed, and the others do not list it. It is reported missing, never
+/// fetched by a number from a snapshot that lacks it; every other message arrives
+/// exactly once.
+#[test]
+fn a_uid_no_remaining_session_lists_is_reported_missing() {
+    let messages = mailbox::generate(30, 2_000, 18);
+    let gone = "uid-000004";
+    on_every_runner(|runner| {
+        // The first three logins are the run's first three sessions (the one that plans
+        // the run among them), whichever order they log in; replacements come later.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .expunge_after_logins(gone, 3)
+            .fault(Fault::CloseDuringRetr {
+                uid: gone.into(),
+                offset: 0,
+            })
+            .start();
+        let target = Target2::of(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let store = common::store(runner, dir.path(), &target);
+        // Attempts to spare: each of the three may die on it before the others are asked.
+        let options = enabled(3).max_attempts(5);
+        let events = Events::default();
+        let report =
+            common::fetch(runner, &target, options, &store, &Fetch::default(), &events).unwrap();
+        let failed: Vec<_> = report
+            .failed
+            .iter()
+            .map(|(uid, failure)| (uid.as_str(), failure.clone()))
+            .collect();
+        assert_eq!(
+            failed,
+            [(gone, pop3_multi::plan::Failure::Missing)],
+            "{runner:?}"
+        );
+        assert_eq!(report.stored.len(), 29, "{runner:?}");
+        let mut expected: Vec<Vec<u8>> = messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| format!("uid-{:06}", i + 1) != gone)
+            .map(|(_, m)| m.clone())
+            .collect();
+        expected.sort();
+        assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
+        // It was asked for only by sessions that list it, each of which it cut off.
+        let cut = events
+            .all()
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::SessionFailed { .. }))
+            .count();
+        assert!((1..=3).contains(&cut), "{runner:?}: {cut}");
+    });
+}
