@@ -26,7 +26,8 @@ Examples:
 
 Password: POP3_PASSWORD, --password-file or --password-command; asked on a terminal otherwise.
 Exit codes: 0 ok, 1 error, 2 usage, 3 authentication refused, 4 TLS or security refusal,
-5 partial (some messages failed), 6 temporary refusal (retry later), 130 interrupted.";
+5 partial (some messages failed or were not deleted), 6 temporary refusal (retry later),
+130 interrupted.";
 
 /// POP3 client: list, fetch and delete mail; without `--host`, runs against an embedded
 /// demo server.

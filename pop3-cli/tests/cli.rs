@@ -9,7 +9,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use pop3_store::{Account, RecoveryReport, Store, StoreOptions, Target};
-use pop3_testkit::{Dovecot, DovecotOptions, Profile, TestServer, TestServerBuilder, mailbox};
+use pop3_testkit::{
+    Dovecot, DovecotOptions, Fault, Profile, TestServer, TestServerBuilder, mailbox,
+};
 use rustix::process::{Pid, Signal, kill_process};
 
 mod support;
@@ -1263,6 +1265,62 @@ against_both!(
     interrupts_never_leave_half_a_message => interrupt_mailbox(); trickling,
     interrupted_deletions_never_lose_a_message => interrupt_mailbox(); trickling,
 );
+
+/// A run asked to delete that could not is a partial result. Every QUIT is dropped before
+/// the server processes it, so it rolls the deletions back: `fetch --delete` stores
+/// everything, reports each UID not deleted and why, and exits 5; `dele` (which tries
+/// again on new sessions, within its attempts) too. Nothing is gone from the server.
+#[test]
+fn deletions_rolled_back_at_quit_are_a_partial_result() {
+    let embedded = TestServer::builder()
+        .messages(mailbox::generate(3, 500, 24))
+        .fault(Fault::DropOnQuit)
+        .start();
+    let uids = sorted(embedded.mailbox().uids());
+    let server = Server::new(Backend::Embedded(embedded));
+    let target = Target::EmlDir(server.dir.path().join("eml"));
+    let not_deleted = |out: &Output, uids: &[String]| {
+        for uid in uids {
+            assert!(
+                stderr(out).contains(&format!("not deleted {uid}: rolled back: ")),
+                "{}",
+                stderr(out)
+            );
+        }
+    };
+    let mut args = vec!["--connections", "1"];
+    args.extend(fetch_args(&target, &["--delete"]));
+    let out = server.pop3(&args);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    not_deleted(&out, &uids);
+    assert_eq!(server.remaining(), 3);
+    // Recorded before, deleted now: nothing to fetch, and still partial.
+    let mut args = vec!["--json", "--connections", "1"];
+    args.extend(fetch_args(&target, &["--new", "--delete"]));
+    let out = server.pop3(&args);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4, "{}", stdout(&out));
+    for line in &lines[..3] {
+        assert_eq!(line["deleted"], false, "{line}");
+    }
+    assert_eq!(
+        (
+            lines[3]["fetched"].as_u64(),
+            lines[3]["deleted"].as_u64(),
+            lines[3]["failed"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    assert_eq!(server.recorded(target), uids);
+    assert_eq!(server.remaining(), 3);
+
+    let out = server.pop3(&["dele", &uids[0], &uids[1]]);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    not_deleted(&out, &uids[..2]);
+    assert_eq!(server.remaining(), 3);
+}
 
 #[test]
 fn bench_json_counts_a_round_trip_per_message_only_in_lockstep() {

@@ -12,9 +12,11 @@ use std::pin::pin;
 
 use futures_util::future::{BoxFuture, Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use pop3_session::{AsyncSession, Connector, Entry, Error, Pipelining, Uid};
+use pop3_session::{AsyncSession, Connector, Error, Pipelining, Uid};
 
-use crate::plan::{Job, LoginDecision, PipeliningTrust, Plan, SessionId, after_login_failure};
+use crate::plan::{
+    Job, LoginDecision, Number, Numbers, PipeliningTrust, Plan, SessionId, after_login_failure,
+};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{Deletion, DeletionOutcome};
 use crate::stop::Stop;
@@ -22,13 +24,6 @@ use tracing::Instrument as _;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A session's numbers: UID → message number in its own snapshot.
-pub(crate) type Numbers = HashMap<Uid, u32>;
-
-pub(crate) fn numbers(entries: &[Entry]) -> Numbers {
-    entries.iter().map(|e| (e.uid.clone(), e.msg)).collect()
 }
 
 /// The `tracing` span of one session's work, so that `-vv` dialogues of several
@@ -95,6 +90,11 @@ impl<'p> Shared<'p> {
         if let Some(progress) = self.progress {
             progress(event);
         }
+    }
+
+    /// Records what became of a deletion unless something was recorded already.
+    pub(crate) fn deletion_unless_recorded(&self, uid: &Uid, outcome: DeletionOutcome) {
+        lock(&self.deletions).entry(uid.clone()).or_insert(outcome);
     }
 
     /// Records what became of a deletion; a committed one stays committed.
@@ -304,7 +304,7 @@ where
             session.set_pipelining(Pipelining::Never).await?;
         }
         let entries = session.snapshot().await?;
-        Ok((session, numbers(&entries)))
+        Ok((session, Numbers::of(&entries)))
     }
 
     /// Logs `start` in (unless it is the listing session already); a `surplus` one then
@@ -381,8 +381,11 @@ where
             let mut batch = Vec::with_capacity(jobs.len());
             for job in jobs {
                 match numbers.get(&job.uid) {
-                    Some(&msg) => batch.push((msg, job)),
-                    None => lock(&self.shared.plan).not_in_snapshot(id, &job.uid),
+                    Number::Known(msg) => batch.push((msg, job)),
+                    Number::Unlisted => lock(&self.shared.plan).not_in_snapshot(id, &job.uid),
+                    Number::Ambiguous => {
+                        lock(&self.shared.plan).ambiguous_in_snapshot(id, &job.uid);
+                    }
                 }
             }
             if batch.is_empty() {
@@ -417,7 +420,9 @@ where
         let accepted = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Whatever DELE it sent is rolled back with the session.
+                // Whatever DELE it sent is rolled back with the session; the deletions
+                // it held go back to the plan.
+                lock(&self.shared.plan).session_failed(id, &e.to_string());
                 self.shared.live.fetch_sub(1, Ordering::SeqCst);
                 self.shared.report(&ProgressEvent::SessionFailed {
                     session: id,
@@ -428,17 +433,39 @@ where
         };
         // Still live until QUIT is answered and recorded: the run does not end under it.
         let quit = session.quit().await;
+        let rolled_back = match &quit {
+            Ok(q) if q.committed => None,
+            Ok(q) => Some(format!("QUIT was refused: {}", q.status)),
+            Err(e) => Some(format!("the session ended first: {e}")),
+        };
         for uid in &accepted {
-            let outcome = match &quit {
-                Ok(q) if q.committed => DeletionOutcome::Committed,
-                Ok(q) => DeletionOutcome::RolledBack(format!("QUIT was refused: {}", q.status)),
-                Err(e) => DeletionOutcome::RolledBack(format!("the session ended first: {e}")),
-            };
+            let outcome = rolled_back
+                .clone()
+                .map_or(DeletionOutcome::Committed, DeletionOutcome::RolledBack);
             self.shared.deletion(uid, outcome);
         }
+        // The jobs only QUIT completes (a `delete` run's) are done, or, rolled back, go
+        // to another session within their attempts: the messages are still there.
+        let end = {
+            let mut plan = lock(&self.shared.plan);
+            match &rolled_back {
+                None => {
+                    plan.session_committed(id);
+                    End::Closed
+                }
+                Some(why) if plan.session_failed(id, why) > 0 => End::Failed,
+                Some(_) => End::Closed,
+            }
+        };
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
-        self.shared.report(&ProgressEvent::SessionClosed(id));
-        End::Closed
+        match (&rolled_back, accepted.is_empty()) {
+            (Some(why), false) => self.shared.report(&ProgressEvent::SessionFailed {
+                session: id,
+                reason: why.clone(),
+            }),
+            _ => self.shared.report(&ProgressEvent::SessionClosed(id)),
+        }
+        end
     }
 
     /// A session could not log in or list: no more are opened if the server said it
@@ -552,7 +579,7 @@ mod tests {
     #[test]
     fn early_logins_fill_the_run_done_ones_first_and_fresh_ones_complete_it() {
         let starts = starts(
-            (0, Numbers::new()),
+            (0, Numbers::default()),
             4,
             vec![connecting(), Start::Connected(Ok(1))],
         );
@@ -570,7 +597,7 @@ mod tests {
     #[test]
     fn early_logins_beyond_the_plan_are_surplus() {
         let starts = starts(
-            (0, Numbers::new()),
+            (0, Numbers::default()),
             2,
             vec![connecting(), Start::Connected(Ok(1)), connecting()],
         );
@@ -587,7 +614,7 @@ mod tests {
 
     #[test]
     fn a_refused_early_login_is_reported_and_no_fresh_one_tried() {
-        let starts = starts((0, Numbers::new()), 5, vec![failed(), connecting()]);
+        let starts = starts((0, Numbers::default()), 5, vec![failed(), connecting()]);
         assert_eq!(
             kinds(&starts),
             [("listed", false), ("connecting", false), ("failed", true)]

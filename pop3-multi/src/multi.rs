@@ -12,11 +12,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use pop3_session::{AsyncSession, Connector, Entry, Error, ErrorKind, Pipelining, Uid};
 use pop3_store::{Account, AsyncStore};
 
-use crate::engine::{Connecting, Engine, Numbers, Shared, Start, Work, lock, numbers, span};
+use crate::engine::{Connecting, Engine, Shared, Start, Work, lock, span};
 use crate::error::MultiError;
 use crate::options::{MultiConnectionMode, MultiOptions};
-use crate::plan::SessionId;
-use crate::plan::{Job, Operation, Plan, auto_head_start, auto_sessions};
+use crate::plan::{Job, Numbers, Operation, Plan, SessionId, auto_head_start, auto_sessions};
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{DeleteReport, Deletion, DeletionOutcome, FetchReport, Listing};
 use crate::selection::Selection;
@@ -286,7 +285,7 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted, early)
+        self.drive(&engine, (session, Numbers::of(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         let failed = failures(&plan);
@@ -336,7 +335,7 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted, early)
+        self.drive(&engine, (session, Numbers::of(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         let failed = failures(&plan);
@@ -368,7 +367,10 @@ impl<C: Connector> Multi<C> {
     }
 
     /// Deletes the selected messages (`DELE` by UID, each committed by its session's
-    /// `QUIT`) and reports, per UID, whether the deletion was committed.
+    /// `QUIT`) and reports, per UID, whether the deletion was committed, rolled back
+    /// (and why), refused or not sent. A deletion rolled back (its session ended before
+    /// QUIT committed it) is sent again by another session, within
+    /// [`MultiOptions::max_attempts`]; the report gives the last outcome.
     pub async fn delete(&self, selection: &Selection) -> Result<DeleteReport, MultiError> {
         let First {
             session,
@@ -389,13 +391,14 @@ impl<C: Connector> Multi<C> {
             Shared::new(plan, self.progress.as_deref(), lockstep, self.stop.clone()),
             self.budget(wanted),
         );
-        self.drive(&engine, (session, numbers(&entries)), wanted, early)
+        self.drive(&engine, (session, Numbers::of(&entries)), wanted, early)
             .await;
         let plan = lock(&engine.shared.plan);
         for (uid, failure) in failures(&plan) {
+            // A DELE sent keeps its outcome (refused, rolled back); others were not sent.
             engine
                 .shared
-                .deletion(&uid, DeletionOutcome::NotSent(failure.to_string()));
+                .deletion_unless_recorded(&uid, DeletionOutcome::NotSent(failure.to_string()));
         }
         drop(plan);
         Ok(DeleteReport {
@@ -478,16 +481,18 @@ fn failures(plan: &Plan) -> Vec<(Uid, crate::plan::Failure)> {
         .collect()
 }
 
-/// Every UID of `order` with its deletion's outcome; those no session recorded were
-/// never sent.
+/// Every UID of `order` (once) with its deletion's outcome; those no session recorded
+/// were never sent.
 fn complete_deletions(shared: &Shared<'_>, order: &[Uid]) -> Vec<Deletion> {
     let recorded: HashMap<Uid, DeletionOutcome> = shared
         .deletions(order)
         .into_iter()
         .map(|d| (d.uid, d.outcome))
         .collect();
+    let mut seen = std::collections::HashSet::new();
     order
         .iter()
+        .filter(|uid| seen.insert(*uid))
         .map(|uid| Deletion {
             uid: uid.clone(),
             outcome: recorded.get(uid).cloned().unwrap_or_else(|| {

@@ -22,6 +22,54 @@ pub struct Job {
     pub size: u64,
 }
 
+/// Where a UID is in one session's snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Number {
+    /// Listed once, as this message number.
+    Known(u32),
+    /// Not listed.
+    Unlisted,
+    /// Listed for more than one message: no number is guessed.
+    Ambiguous,
+}
+
+/// A session's message numbers: UID → number in its own snapshot (numbers differ
+/// between sessions; UIDs do not).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Numbers {
+    known: HashMap<Uid, u32>,
+    /// UIDs listed for more than one message.
+    ambiguous: HashSet<Uid>,
+}
+
+impl Numbers {
+    /// The numbers of a snapshot. A UID it lists for two messages maps to neither
+    /// (RFC 1939 requires UIDs to be unique; the core refuses such listings, this is a
+    /// second line of defence).
+    pub fn of(entries: &[Entry]) -> Self {
+        let mut numbers = Self::default();
+        for entry in entries {
+            if numbers.ambiguous.contains(&entry.uid) {
+                continue;
+            }
+            if numbers.known.insert(entry.uid.clone(), entry.msg).is_some() {
+                numbers.known.remove(&entry.uid);
+                numbers.ambiguous.insert(entry.uid.clone());
+            }
+        }
+        numbers
+    }
+
+    /// The message number of `uid` in this snapshot.
+    pub fn get(&self, uid: &Uid) -> Number {
+        match self.known.get(uid) {
+            Some(&msg) => Number::Known(msg),
+            None if self.ambiguous.contains(uid) => Number::Ambiguous,
+            None => Number::Unlisted,
+        }
+    }
+}
+
 /// Why a message was not transferred.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -30,6 +78,10 @@ pub enum Failure {
     /// No session that could still take it has it in its snapshot (another client
     /// expunged it, say). Reported, never guessed.
     Missing,
+    /// Its UID was listed for more than one message (by the snapshot the run was planned
+    /// from, or by every session that could take it): which message it names cannot be
+    /// told. Reported, never guessed.
+    Ambiguous,
     /// The sessions that took it kept failing; the last failure.
     Exhausted(String),
     /// The destination could not store it.
@@ -43,6 +95,7 @@ impl std::fmt::Display for Failure {
         match self {
             Self::Refused(status) => write!(f, "server refused: {status}"),
             Self::Missing => f.write_str("no longer on the server"),
+            Self::Ambiguous => f.write_str("its UID names more than one message"),
             Self::Exhausted(last) => write!(f, "sessions kept failing: {last}"),
             Self::Store(e) => write!(f, "not stored: {e}"),
             Self::Stopped => f.write_str("the run was stopped first"),
@@ -75,6 +128,8 @@ struct Slot {
     started: bool,
     /// Sessions whose snapshot lacks it.
     not_in: HashSet<SessionId>,
+    /// Some session's snapshot listed it for more than one message.
+    ambiguous: bool,
 }
 
 /// The jobs of one run and the state of each.
@@ -93,13 +148,16 @@ pub struct Plan {
 
 impl Plan {
     /// Jobs for these messages; a job is given to at most `max_attempts` sessions that
-    /// fail before it is reported as [`Failure::Exhausted`].
+    /// fail before it is reported as [`Failure::Exhausted`]. A UID given twice (a snapshot
+    /// that lists it for two messages) is one job, reported as [`Failure::Ambiguous`]
+    /// and never handed out.
     pub fn new(jobs: impl IntoIterator<Item = Job>, max_attempts: u32) -> Self {
         let mut slots: Vec<Slot> = Vec::new();
         let mut by_uid = HashMap::new();
         for job in jobs {
-            // A UID listed twice is one message (the core refuses such listings anyway).
-            if by_uid.contains_key(&job.uid) {
+            if let Some(&index) = by_uid.get(&job.uid) {
+                let slot: &mut Slot = &mut slots[index];
+                slot.state = State::Failed(Failure::Ambiguous);
                 continue;
             }
             by_uid.insert(job.uid.clone(), slots.len());
@@ -109,9 +167,12 @@ impl Plan {
                 attempts: 0,
                 started: false,
                 not_in: HashSet::new(),
+                ambiguous: false,
             });
         }
-        let mut queue: Vec<usize> = (0..slots.len()).collect();
+        let mut queue: Vec<usize> = (0..slots.len())
+            .filter(|&i| slots[i].state == State::Pending)
+            .collect();
         queue.sort_by(|&a, &b| slots[b].job.size.cmp(&slots[a].job.size).then(a.cmp(&b)));
         Self {
             slots,
@@ -214,25 +275,54 @@ impl Plan {
 
     /// `session`'s snapshot lacks the message: another session may have it.
     pub fn not_in_snapshot(&mut self, session: SessionId, uid: &Uid) {
+        self.unnumbered(session, uid, false);
+    }
+
+    /// `session`'s snapshot lists the message's UID for more than one message: that
+    /// session must not guess which, another session may list it once. If none does, it
+    /// is reported as [`Failure::Ambiguous`].
+    pub fn ambiguous_in_snapshot(&mut self, session: SessionId, uid: &Uid) {
+        self.unnumbered(session, uid, true);
+    }
+
+    fn unnumbered(&mut self, session: SessionId, uid: &Uid, ambiguous: bool) {
         let Some(&index) = self.by_uid.get(uid) else {
             return;
         };
         let slot = &mut self.slots[index];
+        if slot.state != State::Running(session) {
+            return;
+        }
+        slot.ambiguous |= ambiguous;
         slot.not_in.insert(session);
         slot.state = State::Pending;
         self.queue.push_front(index);
         self.settle_missing();
     }
 
-    /// `session` has no more work and is closing.
+    /// `session` has no more work and is closing. Jobs that only its QUIT completes (a
+    /// deletion) are still its own: [`session_committed`](Self::session_committed) or
+    /// [`session_failed`](Self::session_failed) settles them once QUIT is answered.
     pub fn session_closed(&mut self, session: SessionId) {
         self.live.remove(&session);
         self.settle_missing();
     }
 
+    /// `session`'s QUIT committed: the jobs it still held (deletions the server accepted)
+    /// are done.
+    pub fn session_committed(&mut self, session: SessionId) {
+        for slot in &mut self.slots {
+            if slot.state == State::Running(session) {
+                slot.state = State::Done(session);
+            }
+        }
+    }
+
     /// `session` failed: the jobs it was still receiving go back to the queue (ahead of
     /// the others, they are the largest), or fail once they have used up their
-    /// attempts. Returns how many went back.
+    /// attempts. So do the deletions it had sent when it ends without its QUIT
+    /// committing them: the server rolled them back, and the message is still there for
+    /// another session to delete. Returns how many went back.
     pub fn session_failed(&mut self, session: SessionId, cause: &str) -> usize {
         self.live.remove(&session);
         let mut requeued = Vec::new();
@@ -269,7 +359,11 @@ impl Plan {
         for index in self.queue.drain(..) {
             let slot = &mut self.slots[index];
             if !slot.not_in.is_empty() && live.iter().all(|s| slot.not_in.contains(s)) {
-                slot.state = State::Failed(Failure::Missing);
+                slot.state = State::Failed(if slot.ambiguous {
+                    Failure::Ambiguous
+                } else {
+                    Failure::Missing
+                });
             } else {
                 kept.push_back(index);
             }
@@ -592,6 +686,93 @@ mod tests {
         assert!(!plan.is_complete(), "B may still have it");
         plan.session_closed(B);
         assert_eq!(plan.results()[0].1, Err(Failure::Missing));
+    }
+
+    fn entry(msg: u32, name: &str) -> Entry {
+        Entry {
+            msg,
+            uid: uid(name),
+            size: 10,
+        }
+    }
+
+    #[test]
+    fn numbers_map_uids_of_one_snapshot_and_never_guess_a_uid_listed_twice() {
+        let numbers = Numbers::of(&[
+            entry(1, "a"),
+            entry(2, "twice"),
+            entry(3, "b"),
+            entry(4, "twice"),
+            entry(5, "twice"),
+        ]);
+        assert_eq!(numbers.get(&uid("a")), Number::Known(1));
+        assert_eq!(numbers.get(&uid("b")), Number::Known(3));
+        assert_eq!(numbers.get(&uid("twice")), Number::Ambiguous);
+        assert_eq!(numbers.get(&uid("gone")), Number::Unlisted);
+        assert_eq!(Numbers::of(&[]).get(&uid("a")), Number::Unlisted);
+    }
+
+    #[test]
+    fn a_uid_listed_twice_in_the_planning_snapshot_is_reported_never_handed_out() {
+        let entries = [entry(1, "a"), entry(2, "twice"), entry(3, "twice")];
+        let mut plan = Plan::from_snapshot(&entries, 3);
+        plan.session_opened(A);
+        assert_eq!(names(&plan.take(A, 10)), ["a"]);
+        plan.committing(A, &uid("a"));
+        plan.delivered(A, &uid("a"));
+        assert!(plan.is_complete());
+        assert_eq!(
+            plan.results(),
+            [(uid("a"), Ok(A)), (uid("twice"), Err(Failure::Ambiguous))]
+        );
+    }
+
+    #[test]
+    fn a_uid_listed_twice_by_a_later_session_goes_to_one_that_lists_it_once_or_is_reported() {
+        let mut plan = Plan::new([job("x", 1), job("y", 1)], 3);
+        plan.session_opened(A);
+        plan.session_opened(B);
+        assert_eq!(names(&plan.take(B, 1)), ["x"]);
+        plan.ambiguous_in_snapshot(B, &uid("x"));
+        assert!(!plan.is_complete(), "A may list it once");
+        assert_eq!(names(&plan.take(B, 1)), ["y"], "B is not given x again");
+        assert_eq!(names(&plan.take(A, 1)), ["x"]);
+        plan.ambiguous_in_snapshot(A, &uid("x"));
+        assert_eq!(plan.results()[0].1, Err(Failure::Ambiguous));
+    }
+
+    #[test]
+    fn a_deletion_is_done_only_when_quit_commits_it_and_retried_within_the_bound() {
+        let mut plan = Plan::new([job("a", 1), job("b", 1)], 2);
+        // A's DELEs were accepted, then its QUIT went unanswered: rolled back, both go
+        // back to the queue, each having used an attempt.
+        plan.session_opened(A);
+        assert_eq!(names(&plan.take(A, 2)), ["a", "b"]);
+        plan.receiving(A, &uid("a"));
+        plan.receiving(A, &uid("b"));
+        plan.session_closed(A);
+        assert!(!plan.is_idle(), "not done before QUIT is answered");
+        assert_eq!(plan.session_failed(A, "dropped at QUIT"), 2);
+        // B deletes a and its QUIT commits it; C's DELE of b is accepted, then C fails
+        // too: b has used its attempts.
+        plan.session_opened(B);
+        assert_eq!(names(&plan.take(B, 1)), ["a"]);
+        plan.receiving(B, &uid("a"));
+        plan.session_closed(B);
+        plan.session_committed(B);
+        let c = SessionId(2);
+        plan.session_opened(c);
+        assert_eq!(names(&plan.take(c, 1)), ["b"]);
+        plan.receiving(c, &uid("b"));
+        assert_eq!(plan.session_failed(c, "dropped at QUIT"), 0);
+        assert!(plan.is_complete());
+        assert_eq!(
+            plan.results(),
+            [
+                (uid("a"), Ok(B)),
+                (uid("b"), Err(Failure::Exhausted("dropped at QUIT".into())))
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// The entries of a snapshot this selects, and the UIDs asked for that it lacks.
+    /// The entries of a snapshot this selects, and the UIDs asked for that it lacks (each
+    /// once, in the order first asked for).
     pub(crate) fn apply<'a>(&self, entries: &'a [Entry]) -> (Vec<&'a Entry>, Vec<String>) {
         match self {
             Self::All => (entries.iter().collect(), Vec::new()),
@@ -26,12 +27,12 @@ impl Selection {
                     .iter()
                     .filter(|e| wanted.contains(e.uid.as_str()))
                     .collect();
-                let mut unknown: Vec<String> = uids
+                let mut reported = HashSet::new();
+                let unknown: Vec<String> = uids
                     .iter()
-                    .filter(|u| !present.contains(u.as_str()))
+                    .filter(|u| !present.contains(u.as_str()) && reported.insert(u.as_str()))
                     .cloned()
                     .collect();
-                unknown.dedup();
                 (selected, unknown)
             }
         }
@@ -62,5 +63,15 @@ mod tests {
         let msgs: Vec<u32> = selected.iter().map(|e| e.msg).collect();
         assert_eq!(msgs, [1, 3]);
         assert_eq!(unknown, ["zz"]);
+    }
+
+    #[test]
+    fn each_unknown_uid_is_reported_once_in_the_order_first_asked_for() {
+        let entries = [entry(1, "a")];
+        let asked = ["x", "a", "y", "x", "a", "y", "z", "x"];
+        let uids = Selection::Uids(asked.iter().map(|&u| u.to_owned()).collect());
+        let (selected, unknown) = uids.apply(&entries);
+        assert_eq!(selected.len(), 1);
+        assert_eq!(unknown, ["x", "y", "z"]);
     }
 }

@@ -8,9 +8,9 @@ use std::pin::Pin;
 use pop3_session::{AsyncBodySink, AsyncSession, BodyEvent, Error, Uid};
 use pop3_store::{Account, AsyncMessageWriter, AsyncStore, Pending, StoreError};
 
-use crate::engine::{Numbers, Shared, Work, lock};
+use crate::engine::{Shared, Work, lock};
 use crate::headers::{MAX_HEADER, MessageInfo};
-use crate::plan::{Failure, Job, SessionId};
+use crate::plan::{Failure, Job, Number, Numbers, SessionId};
 use crate::progress::ProgressEvent;
 use crate::report::DeletionOutcome;
 
@@ -23,6 +23,10 @@ const COMMITS_AHEAD: usize = 16;
 
 /// DELE commands per pipelined batch: a stop is honoured between batches.
 const DELE_BATCH: usize = 64;
+
+/// What a DELE sent is until its session's QUIT is answered: a session that ends first
+/// is rolled back by the server.
+const ENDED_BEFORE_QUIT: &str = "the session ended before QUIT";
 
 /// Records what the server refused in a batch.
 fn refusals(outcomes: &[pop3_session::Outcome], jobs: &HashMap<u32, Job>, shared: &Shared<'_>) {
@@ -246,12 +250,18 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
         let mut by_msg = HashMap::new();
         for uid in durable {
             match numbers.get(&uid) {
-                Some(&msg) => {
+                Number::Known(msg) => {
                     by_msg.insert(msg, uid);
                 }
-                None => shared.deletion(
+                Number::Unlisted => shared.deletion(
                     &uid,
                     DeletionOutcome::NotSent("not in this session's snapshot".into()),
+                ),
+                Number::Ambiguous => shared.deletion(
+                    &uid,
+                    DeletionOutcome::NotSent(
+                        "listed for more than one message in this session's snapshot".into(),
+                    ),
                 ),
             }
         }
@@ -267,7 +277,7 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
             for msg in batch {
                 shared.deletion(
                     &by_msg[msg],
-                    DeletionOutcome::RolledBack("the session ended before QUIT".into()),
+                    DeletionOutcome::RolledBack(ENDED_BEFORE_QUIT.into()),
                 );
             }
             for outcome in session.dele_many(batch).await? {
@@ -384,6 +394,14 @@ impl<S: AsyncSession> Work<S> for ListWork {
 }
 
 /// `delete`: DELE, committed by each session's QUIT.
+///
+/// A job is done only once its session's QUIT commits it (see the engine's worker). A
+/// session that ends before (it fails, its QUIT goes unanswered or is refused) is rolled
+/// back by the server: its deletions are reported [`DeletionOutcome::RolledBack`] and go
+/// back to the plan, to be deleted by another session. Retrying is safe (the message is
+/// still there; a session that no longer lists it does not send DELE) and bounded like a
+/// fetch: each session that ends after its DELE of a message was accepted uses up one of
+/// that message's attempts.
 pub(crate) struct DeleteWork {
     /// UIDs whose DELE each session's server accepted, committed at its QUIT.
     accepted: std::sync::Mutex<HashMap<SessionId, Vec<Uid>>>,
@@ -406,6 +424,14 @@ impl<S: AsyncSession> Work<S> for DeleteWork {
         shared: &Shared<'_>,
     ) -> Result<(), Error> {
         let msgs: Vec<u32> = batch.iter().map(|(msg, _)| *msg).collect();
+        // As `fetch --delete` does: until QUIT commits them, DELEs sent are rolled back
+        // if the session ends.
+        for (_, job) in &batch {
+            shared.deletion(
+                &job.uid,
+                DeletionOutcome::RolledBack(ENDED_BEFORE_QUIT.into()),
+            );
+        }
         let jobs: HashMap<u32, Job> = batch.into_iter().collect();
         let outcomes = session.dele_many(&msgs).await?;
         for outcome in outcomes {
@@ -413,12 +439,15 @@ impl<S: AsyncSession> Work<S> for DeleteWork {
                 continue;
             };
             match outcome.result {
-                // Still running in the plan: if the session fails before QUIT the
-                // deletion is rolled back, and another session deletes it.
-                Ok(()) => lock(&self.accepted)
-                    .entry(id)
-                    .or_default()
-                    .push(job.uid.clone()),
+                // Still running in the plan until QUIT is answered; if the session ends
+                // first, that uses up an attempt.
+                Ok(()) => {
+                    lock(&shared.plan).receiving(id, &job.uid);
+                    lock(&self.accepted)
+                        .entry(id)
+                        .or_default()
+                        .push(job.uid.clone());
+                }
                 Err(status) => {
                     let reason = status.to_string();
                     shared.deletion(&job.uid, DeletionOutcome::Refused(reason.clone()));
@@ -434,15 +463,9 @@ impl<S: AsyncSession> Work<S> for DeleteWork {
         _: &mut S,
         id: SessionId,
         _: &Numbers,
-        shared: &Shared<'_>,
+        _: &Shared<'_>,
     ) -> Result<Vec<Uid>, Error> {
-        let accepted = lock(&self.accepted).remove(&id).unwrap_or_default();
-        let mut plan = lock(&shared.plan);
-        for uid in &accepted {
-            plan.committing(id, uid);
-            plan.delivered(id, uid);
-        }
-        Ok(accepted)
+        Ok(lock(&self.accepted).remove(&id).unwrap_or_default())
     }
 
     async fn settle(&self, _: &Shared<'_>) {}

@@ -405,3 +405,143 @@ fn deletions_are_reported_committed_or_rolled_back() {
         }
     });
 }
+
+/// `delete` when a session dies after its DELEs were accepted, before its QUIT is
+/// answered: the server rolls them back, the report says so per UID with the reason,
+/// and another session deletes them again (the messages are still there), within the
+/// attempts per message. The report agrees with what the server kept, message by message.
+#[test]
+fn a_delete_rolled_back_at_quit_is_reported_and_retried_within_the_bound() {
+    use pop3_multi::{DeleteReport, DeletionOutcome, Selection};
+    let messages = mailbox::generate(30, 2_000, 16);
+    let agrees_with_the_server = |runner: Runner, report: &DeleteReport, server: &TestServer| {
+        assert_eq!(report.deletions.len(), 30, "{runner:?}");
+        assert!(server.wait_until_idle(Duration::from_secs(20)));
+        let left = server.mailbox().uids();
+        for deletion in &report.deletions {
+            assert_eq!(
+                left.contains(&deletion.uid.to_string()),
+                !deletion.outcome.is_committed(),
+                "{runner:?} {}",
+                deletion.uid
+            );
+        }
+    };
+    on_every_runner(|runner| {
+        // One session, whose QUIT is dropped: a second session deletes everything.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault_once(Fault::DropOnQuit)
+            .start();
+        let one = MultiOptions::new().mode(MultiConnectionMode::Disable);
+        let report = common::delete(runner, &Target2::of(&server), one, &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| d.outcome.is_committed()),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        assert_eq!(
+            report.sessions, 2,
+            "{runner:?}: the rolled-back one, then one more"
+        );
+        agrees_with_the_server(runner, &report, &server);
+        assert!(server.mailbox().is_empty(), "{runner:?}");
+
+        // Every QUIT dropped: each message is tried by as many sessions as it has
+        // attempts, no more, and reported rolled back, with why.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault(Fault::DropOnQuit)
+            .start();
+        let options = MultiOptions::new()
+            .mode(MultiConnectionMode::Disable)
+            .max_attempts(2);
+        let report =
+            common::delete(runner, &Target2::of(&server), options, &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| matches!(
+                &d.outcome,
+                DeletionOutcome::RolledBack(why) if why.contains("the session ended first")
+            )),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        assert_eq!(report.sessions, 2, "{runner:?}: bounded by the attempts");
+        assert_eq!(server.logins(), 2, "{runner:?}");
+        agrees_with_the_server(runner, &report, &server);
+        assert_eq!(server.mailbox().len(), 30, "{runner:?}");
+
+        // Three sessions, one of which is dropped at QUIT: its deletions go to the
+        // others, or to a new session.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .fault_once(Fault::DropOnQuit)
+            .start();
+        let report =
+            common::delete(runner, &Target2::of(&server), enabled(3), &Selection::All).unwrap();
+        assert!(
+            report.deletions.iter().all(|d| d.outcome.is_committed()),
+            "{runner:?}: {:?}",
+            report.deletions
+        );
+        agrees_with_the_server(runner, &report, &server);
+        assert!(server.mailbox().is_empty(), "{runner:?}");
+    });
+}
+
+/// A message only the first sessions to log in list (another client expunged it after
+/// them), and each of them is cut off while retrieving it: every session that could
+/// take it has failed, and the others do not list it. It is reported missing, never
+/// fetched by a number from a snapshot that lacks it; every other message arrives
+/// exactly once.
+#[test]
+fn a_uid_no_remaining_session_lists_is_reported_missing() {
+    let messages = mailbox::generate(30, 2_000, 18);
+    let gone = "uid-000004";
+    on_every_runner(|runner| {
+        // The first three logins are the run's first three sessions (the one that plans
+        // the run among them), whichever order they log in; replacements come later.
+        let server = TestServer::builder()
+            .messages(messages.clone())
+            .expunge_after_logins(gone, 3)
+            .fault(Fault::CloseDuringRetr {
+                uid: gone.into(),
+                offset: 0,
+            })
+            .start();
+        let target = Target2::of(&server);
+        let dir = tempfile::tempdir().unwrap();
+        let store = common::store(runner, dir.path(), &target);
+        // Attempts to spare: each of the three may die on it before the others are asked.
+        let options = enabled(3).max_attempts(5);
+        let events = Events::default();
+        let report =
+            common::fetch(runner, &target, options, &store, &Fetch::default(), &events).unwrap();
+        let failed: Vec<_> = report
+            .failed
+            .iter()
+            .map(|(uid, failure)| (uid.as_str(), failure.clone()))
+            .collect();
+        assert_eq!(
+            failed,
+            [(gone, pop3_multi::plan::Failure::Missing)],
+            "{runner:?}"
+        );
+        assert_eq!(report.stored.len(), 29, "{runner:?}");
+        let mut expected: Vec<Vec<u8>> = messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| format!("uid-{:06}", i + 1) != gone)
+            .map(|(_, m)| m.clone())
+            .collect();
+        expected.sort();
+        assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
+        // It was asked for only by sessions that list it, each of which it cut off.
+        let cut = events
+            .all()
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::SessionFailed { .. }))
+            .count();
+        assert!((1..=3).contains(&cut), "{runner:?}: {cut}");
+    });
+}

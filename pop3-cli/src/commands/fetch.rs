@@ -418,11 +418,13 @@ fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliE
         .iter()
         .filter(|(_, reason)| reason == NO_SUCH_UID)
         .count();
+    // Each was reported when known; a run asked to delete that could not is partial.
+    let not_deleted = report.deletions.len() - deleted;
     match () {
         () if fetched == 0 && report.any_selected && failed > unknown => {
             Err(CliError::Other("no message could be stored".into()))
         }
-        () if failed > 0 => Ok(ExitCode::from(exit::PARTIAL)),
+        () if failed > 0 || not_deleted > 0 => Ok(ExitCode::from(exit::PARTIAL)),
         () => Ok(ExitCode::SUCCESS),
     }
 }
