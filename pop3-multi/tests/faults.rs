@@ -277,7 +277,8 @@ fn a_server_that_breaks_under_a_burst_is_fetched_in_lockstep() {
 
 /// A message expunged by another client between the sessions' logins: later sessions
 /// do not list it. It is fetched by a session that has it in its snapshot, or reported
-/// missing; never fetched by a number from a snapshot that lacks it. The others arrive.
+/// missing (or never planned, when the planning session logged in after the expunge);
+/// never fetched by a number from a snapshot that lacks it. The others arrive.
 #[test]
 fn a_snapshot_that_differs_between_sessions() {
     let messages = mailbox::generate(30, 2_000, 13);
@@ -305,7 +306,15 @@ fn a_snapshot_that_differs_between_sessions() {
             "{runner:?}: {:?}",
             report.failed
         );
-        assert_eq!(report.stored.len() + report.failed.len(), 30, "{runner:?}");
+        // Sessions log in together: when the one that plans the run is not the first to
+        // log in, its snapshot lacks the message already, and the run never knew it.
+        let reported = report.stored.iter().any(|(uid, ..)| gone(uid.as_str()))
+            || report.failed.iter().any(|(uid, _)| gone(uid.as_str()));
+        assert_eq!(
+            report.stored.len() + report.failed.len(),
+            if reported { 30 } else { 29 },
+            "{runner:?}"
+        );
         // Each file holds the message of its UID (the test server numbers UIDs from 1).
         for (uid, ..) in &report.stored {
             let n: usize = uid.as_str()["uid-".len()..].parse().unwrap();
