@@ -238,10 +238,13 @@ impl<S: AsyncSession> Work<S> for FetchWork<'_> {
         numbers: &Numbers,
         shared: &Shared<'_>,
     ) -> Result<Vec<Uid>, Error> {
-        self.settle_commits(Some(id), shared).await;
         if !self.delete {
+            // Nothing waits on durability here: QUIT goes now, and the commits still in
+            // flight are settled with the others at the end of the run (`settle`), their
+            // fsyncs overlapping the QUIT's round trip.
             return Ok(Vec::new());
         }
+        self.settle_commits(Some(id), shared).await;
         let mut durable = lock(&self.to_delete).remove(&id).unwrap_or_default();
         if id == SessionId(0) {
             durable.extend(self.recorded_before.iter().cloned());
