@@ -755,11 +755,11 @@ fn verdict(
     let pass = ratio >= want;
     let best = table
         .best_fixed()
-        .map(|(mode, secs)| format!("; best fixed mode, {}: {:.1}×", mode.name(), base / secs))
+        .map(|(mode, secs)| format!("; best fixed mode, {}: {:.2}×", mode.name(), base / secs))
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "- {what}: Auto {auto:.3} s vs {} {base:.3} s = {ratio:.1}× (target ≥ {want}×): {}{best}",
+        "- {what}: Auto {auto:.3} s vs {} {base:.3} s = {ratio:.2}× (target ≥ {want}×): {}{best}",
         baseline.name(),
         if pass { "PASS" } else { "FAIL" },
     );
