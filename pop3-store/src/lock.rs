@@ -8,6 +8,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -141,9 +142,12 @@ impl DotLock {
 /// would hold every later run off for minutes. Where hard links are not supported, the
 /// lock is created with `O_EXCL` and written after.
 fn create_with_pid(path: &Path, pid: u32) -> Result<bool, StoreError> {
+    // Unique per attempt, not only per process: two stores opened at once by one process
+    // (two threads) must not share it.
+    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
     let content = format!("{pid}\n");
-    let private = fsutil::with_suffix(path, &format!(".{pid}"));
-    let _ = fs::remove_file(&private);
+    let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
+    let private = fsutil::with_suffix(path, &format!(".{pid}.{attempt}"));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
