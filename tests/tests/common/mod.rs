@@ -78,30 +78,6 @@ impl tokio::io::AsyncWrite for CountingWriter {
     }
 }
 
-impl futures::io::AsyncWrite for CountingWriter {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::task::Poll::Ready(io::Write::write(self.get_mut(), buf))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 impl Session for pop3_tokio::Client {
     const NAME: &'static str = "tokio";
 
@@ -127,9 +103,10 @@ impl Session for pop3_futures::Client {
     }
 
     async fn retr_counted(&mut self, msg: u32) -> Result<(u64, CountingWriter), Error> {
-        let mut writer = CountingWriter::default();
+        // futures-io's own adaptor of a `std::io::Write`: every write goes straight through.
+        let mut writer = futures::io::AllowStdIo::new(CountingWriter::default());
         let written = AsyncSession::retr_to(self, msg, &mut writer).await?;
-        Ok((written, writer))
+        Ok((written, writer.into_inner()))
     }
 }
 
