@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use pop3_testkit::tls_front::{PemCertificate, TlsFront, openssl_req_x509, server_config};
+use pop3_testkit::wire::{crlf, stls_liar};
 use pop3_testkit::{Dovecot, DovecotOptions, Profile, TestServer, mailbox};
 
 /// The server a scenario runs against.
@@ -379,38 +379,6 @@ fn info_reports_a_refused_second_session() {
     );
 }
 
-/// Answers `+OK` to STLS, then the TLS handshake in plaintext.
-fn stls_liar() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().unwrap();
-        let _ = writer.write_all(b"+OK ready\r\n");
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            let answer: &[u8] = match line.trim_end() {
-                "CAPA" => b"+OK\r\nSTLS\r\nUSER\r\n.\r\n",
-                "STLS" => {
-                    let _ = writer.write_all(b"+OK begin TLS\r\n");
-                    let mut hello = [0; 5];
-                    let _ = std::io::Read::read(reader.get_mut(), &mut hello);
-                    b"-ERR unknown command\r\n"
-                }
-                _ => b"-ERR\r\n",
-            };
-            if writer.write_all(answer).is_err() {
-                return;
-            }
-            line.clear();
-        }
-    });
-    addr
-}
-
 /// `+OK` to STLS then plaintext is a TLS failure: exit 4, not 1.
 #[test]
 fn plaintext_after_stls_exits_4() {
@@ -468,19 +436,6 @@ fn timeout_bounds_a_trickled_line() {
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{err}");
     assert!(err.contains("more than 1 s to send one line"), "{err}");
-}
-
-fn crlf(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 40);
-    let mut prev = 0u8;
-    for &b in message {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
 }
 
 /// `--max-time` cuts a long fetch: exit 5, whole messages only, and the next `--new`

@@ -7,6 +7,7 @@ pub mod dovecot;
 pub mod server;
 pub mod skip;
 pub mod tls_front;
+pub mod wire;
 
 pub use pop3_server::mailbox;
 

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::{Session, Target, crlf, method};
+use common::{Session, Target, method};
 use pop3_session::Pipelining;
 use pop3_session::{MessageBuffer, TlsMode};
 use pop3_testkit::mailbox;
+use pop3_testkit::wire::crlf;
 
 /// A small mailbox for the scenarios that are not about content.
 fn small() -> Vec<Vec<u8>> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use pop3_session::{
 use pop3_testkit::tls_front::{
     PemCertificate, TlsFront, openssl_req_x509, openssl_req_x509_common_name_only, server_config,
 };
+use pop3_testkit::wire::stls_liar;
 use pop3_testkit::{TestServer, mailbox};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
@@ -239,40 +240,6 @@ async fn implicit_tls_on_a_plaintext_port<S: Session>() {
     );
     let text = error.to_string();
     assert!(text.contains("plaintext") && text.contains("+OK"), "{text}");
-}
-
-/// A loopback server that offers STLS, answers `+OK` to it, then answers the TLS
-/// handshake in plaintext.
-fn stls_liar() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().unwrap();
-        let _ = writer.write_all(b"+OK ready\r\n");
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            let answer: &[u8] = match line.trim_end() {
-                "CAPA" => b"+OK\r\nSTLS\r\nUSER\r\n.\r\n",
-                "STLS" => {
-                    let _ = writer.write_all(b"+OK begin TLS\r\n");
-                    // The ClientHello arrives; answer it in plaintext.
-                    let mut hello = [0; 5];
-                    let _ = std::io::Read::read(reader.get_mut(), &mut hello);
-                    b"-ERR unknown command\r\n"
-                }
-                _ => b"-ERR\r\n",
-            };
-            if writer.write_all(answer).is_err() {
-                return;
-            }
-            line.clear();
-        }
-    });
-    addr
 }
 
 /// `+OK` to STLS then plaintext: a TLS failure, before any credential.

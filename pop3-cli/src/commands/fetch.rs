@@ -384,13 +384,13 @@ fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliE
             ));
         }
     }
+    // How a cut-short run ends its one line: what it did not delete, if it was deleting.
+    let deletions = if report.deletions.is_empty() {
+        String::new()
+    } else {
+        format!(", {} not deleted", report.deletions.len() - deleted)
+    };
     if report.interrupted {
-        let not_deleted = report.deletions.len() - deleted;
-        let deletions = if report.deletions.is_empty() {
-            String::new()
-        } else {
-            format!(", {not_deleted} not deleted")
-        };
         output::error(&format!(
             "interrupted: {} selected message{} not fetched{deletions}",
             report.not_fetched,
@@ -399,12 +399,6 @@ fn summarise(report: &Report, seconds: f64, json: bool) -> Result<ExitCode, CliE
         return Ok(ExitCode::from(interrupt::EXIT));
     }
     if report.out_of_time {
-        let not_deleted = report.deletions.len() - deleted;
-        let deletions = if report.deletions.is_empty() {
-            String::new()
-        } else {
-            format!(", {not_deleted} not deleted")
-        };
         output::error(&format!(
             "--max-time reached: {} selected message{} not fetched{deletions}; what was \
              fetched is stored",

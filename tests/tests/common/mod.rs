@@ -228,20 +228,6 @@ pub fn with_pipelining(options: ConnectOptions, pipelining: Pipelining) -> Conne
     options.pipelining(pipelining)
 }
 
-/// CRLF-normalises a message the way a POP3 server serves it.
-pub fn crlf(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 40);
-    let mut prev = 0u8;
-    for &b in message {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
-}
-
 /// Generates one test per runtime for a scenario `async fn name<S: Session>()`.
 #[macro_export]
 macro_rules! on_every_runtime {
