@@ -16,7 +16,8 @@ pub enum Target {
     /// into `new/`. LF line ends.
     Maildir(PathBuf),
     /// An mboxrd file, appended to (created if missing). LF line ends, `From ` lines
-    /// quoted, each message preceded by a `From ` separator line.
+    /// quoted, each message preceded by a `From ` separator line. Messages are appended in
+    /// the order they are committed, which for concurrent writers is not the server's.
     Mbox(PathBuf),
     /// A directory of `<UID>.eml` files holding exactly the bytes received (CRLF kept).
     EmlDir(PathBuf),
