@@ -430,12 +430,12 @@ fn timeout_bounds_a_trickled_line() {
     std::fs::write(&ca, server.ca_pem()).unwrap();
     let args = at(
         server.tls_addr().port(),
-        &["--ca-file", ca.to_str().unwrap(), "--timeout", "1", "capa"],
+        &["--ca-file", ca.to_str().unwrap(), "--timeout", "2", "capa"],
     );
     let out = run(&args, None);
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{err}");
-    assert!(err.contains("more than 1 s to send one line"), "{err}");
+    assert!(err.contains("more than 2 s to send one line"), "{err}");
 }
 
 /// `--max-time` cuts a long fetch: exit 5, whole messages only, and the next `--new`

@@ -25,6 +25,18 @@ fn sessions_opened(events: &Events) -> usize {
         .count()
 }
 
+/// The session count a run that started `opened` sessions and had one cut must exceed: the async
+/// drivers requeue a cut session's work and decide on a replacement in one step, so there
+/// is always one; on the thread driver another worker may take the requeued work first,
+/// and then none is needed (a session opened for nothing would be waste).
+fn sessions_to_exceed(runner: Runner, opened: usize) -> usize {
+    if runner == Runner::Threads {
+        opened - 1
+    } else {
+        opened
+    }
+}
+
 /// Fetches everything from a server built by `build` with `options`; checks every
 /// message arrived exactly once, byte for byte, with nothing else in the directory.
 fn fetch_all_exactly_once(
@@ -92,7 +104,7 @@ fn sessions_reset_inside_bodies() {
                 enabled(3),
             );
             assert!(
-                report.sessions > 3,
+                report.sessions > sessions_to_exceed(runner, 3),
                 "{runner:?}: failed sessions were replaced"
             );
         }
@@ -208,7 +220,7 @@ fn dovecot_with_and_without_lock_session() {
             return;
         };
         let target = Target2::dovecot(&dovecot);
-        on_every_runner(|runner| {
+        let scenario = |runner| {
             let dir = tempfile::tempdir().unwrap();
             let store = common::store(runner, dir.path(), &target);
             let events = Events::default();
@@ -226,7 +238,15 @@ fn dovecot_with_and_without_lock_session() {
             expected.sort();
             assert_eq!(common::stored(dir.path()), expected, "{runner:?}");
             assert!(sessions_opened(&events) >= 1, "{runner:?}");
-        });
+        };
+        if lock_session {
+            // One run at a time: runs side by side would each wait out Dovecot's lock
+            // behind the others' whole fetches, and a login refused after that wait is
+            // the right answer to a mailbox another client holds, not what is tested.
+            common::ALL.into_iter().for_each(scenario);
+        } else {
+            on_every_runner(scenario);
+        }
     }
 }
 
@@ -347,7 +367,7 @@ fn a_reset_in_the_middle_of_a_chosen_message() {
             enabled(2),
         );
         assert!(
-            report.sessions >= 3,
+            report.sessions > sessions_to_exceed(runner, 2),
             "{runner:?}: the cut session was replaced"
         );
     });

@@ -27,7 +27,9 @@ fn the_other_sessions_log_in_while_the_first_lists() {
     for runner in ALL {
         let server = TestServer::builder()
             .messages(messages.clone())
-            .profile(pop3_testkit::Profile::Slow(Duration::from_millis(20)))
+            // Slow enough that the first session's three or four round trips before its
+            // UIDL outlast the other sessions' TLS handshakes on a loaded machine.
+            .profile(pop3_testkit::Profile::Slow(Duration::from_millis(100)))
             .start();
         let listing = common::list(runner, &Target2::of(&server), enabled(4)).unwrap();
         assert_eq!(listing.messages.len(), 40, "{runner:?}");

@@ -210,12 +210,19 @@ fn async_tasks_on_tokio() {
 fn concurrent_commits_are_grouped() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(options(Target::Maildir(dir.path().join("M")), &alice())).unwrap();
-    let tickets: BTreeMap<usize, _> = (0..64)
+    // Every file written first, then the commits back to back: they arrive faster than
+    // the committer's fsyncs, however cheap the file system makes the writers' own.
+    let writers: Vec<_> = (0..64)
         .map(|i| {
             let mut w = store.begin(&alice(), &format!("u{i}")).unwrap();
             w.write(b"x\r\n").unwrap();
-            (i, w.commit().unwrap())
+            w
         })
+        .collect();
+    let tickets: BTreeMap<usize, _> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| (i, w.commit().unwrap()))
         .collect();
     let durable = store.sync().unwrap();
     for (_, t) in tickets {
@@ -242,7 +249,9 @@ fn async_begin_claims_at_once_and_reports_a_late_failure_at_commit() {
             matches!(again, Err(pop3_store::StoreError::InProgress { .. })),
             "{again:?}"
         );
-        drop(first);
+        // Waits for its I/O thread to be done with the file: a plain drop would leave its
+        // creation racing the removal of tmp/ below.
+        first.abort_now().await;
 
         // The file goes to tmp/, which is gone now.
         fs::remove_dir_all(maildir.join("tmp")).unwrap();
