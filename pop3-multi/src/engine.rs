@@ -255,12 +255,14 @@ where
                     let _ = ended.send(end);
                 });
             };
+            // Before any thread starts: the first one sizes its batch by the sessions
+            // running, and on seeing only itself it would take every job in one batch.
+            self.shared.running.store(wanted, Ordering::SeqCst);
             let mut next = 0;
             for (start, _) in starts(first, wanted, Vec::new()) {
                 spawn(SessionId(next), start);
                 next += 1;
             }
-            self.shared.running.store(wanted, Ordering::SeqCst);
             let mut running = wanted;
             while running > 0 {
                 // A worker thread always reports before it ends.
