@@ -442,14 +442,13 @@ fn policy(
     ci: bool,
     notice: impl FnOnce(&str),
 ) -> Result<Option<PathBuf>, DovecotError> {
-    match available {
-        Ok(binary) => Ok(Some(binary)),
-        Err(reason) if ci => Err(DovecotError::Required(reason)),
-        Err(reason) => {
-            notice(&format!("Dovecot not installed or not usable ({reason})"));
-            Ok(None)
-        }
-    }
+    crate::skip::decide(
+        available,
+        "Dovecot not installed or not usable",
+        DovecotError::Required,
+        ci,
+        notice,
+    )
 }
 
 /// The Dovecot binary, if it is installed and we are root.

@@ -43,3 +43,24 @@ pub fn unavailable(reason: &str) {
     assert!(!in_ci(), "required in CI (CI is set): {reason}");
     notice(reason);
 }
+
+/// What a test needs, `found` or not (`Err` says why): in CI a missing one is the error
+/// `required` makes of the reason; elsewhere `notice` gets "`what` (reason)" and the
+/// answer is `Ok(None)`, for the test to skip. (`ci` and `notice` are parameters so that
+/// each caller's policy can be tested both ways.)
+pub(crate) fn decide<T, E>(
+    found: Result<T, String>,
+    what: &str,
+    required: impl FnOnce(String) -> E,
+    ci: bool,
+    notice: impl FnOnce(&str),
+) -> Result<Option<T>, E> {
+    match found {
+        Ok(found) => Ok(Some(found)),
+        Err(reason) if ci => Err(required(reason)),
+        Err(reason) => {
+            notice(&format!("{what} ({reason})"));
+            Ok(None)
+        }
+    }
+}

@@ -101,14 +101,13 @@ fn policy(
     ci: bool,
     notice: impl FnOnce(&str),
 ) -> Result<Option<PemCertificate>, OpensslError> {
-    match made {
-        Ok(cert) => Ok(Some(cert)),
-        Err(reason) if ci => Err(OpensslError::Required(reason)),
-        Err(reason) => {
-            notice(&format!("cannot run openssl ({reason})"));
-            Ok(None)
-        }
-    }
+    crate::skip::decide(
+        made,
+        "cannot run openssl",
+        OpensslError::Required,
+        ci,
+        notice,
+    )
 }
 
 /// Runs `openssl req -x509`, with the subject alternative names when `alternative_names`.

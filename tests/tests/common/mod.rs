@@ -258,8 +258,9 @@ macro_rules! on_every_runtime {
 pub trait Target: Sized {
     /// Name for messages.
     const NAME: &'static str;
-    /// Starts a server with these messages; `None` when it is not available here (only
-    /// outside CI; in CI that is a failure).
+    /// Starts a server with these messages; `None` when it is not available here, after a
+    /// `SKIPPED` notice printed past the test harness's capture (only outside CI; in CI
+    /// that is a failure). The embedded server is always available.
     fn start(messages: Vec<Vec<u8>>) -> Option<Self>;
     /// The plaintext port (STLS offered).
     fn plain_addr(&self) -> std::net::SocketAddr;
